@@ -1,0 +1,83 @@
+"""Numerical guards: scores that must never choose an op.
+
+Each check raises GuardError with a `reason` code and a message that says what
+happened and which setting to change. Thresholds:
+
+- nonfinite: any NaN or Inf in R or in a score.
+- zero_row: an edge on which every remaining candidate other than 'none'
+  scores exactly 0 (argmax would pick 'none' or an arbitrary op).
+- underflow: a remaining candidate's score is subnormal (0 < |s| < the
+  dtype's smallest normal number): precision is gone, the ranking is noise.
+- r_constant: R does not change when alpha does. alpha is multiplied entry by
+  entry by 1 +- 0.5 (random signs); if |R' - R| <= R_RTOL[dtype] * |R| the
+  output does not depend on the architecture weights (the release's DARTS
+  failure: train-mode BatchNorm on one image zeroes the pooled features) and
+  the gradient is rounding noise.
+"""
+
+import numpy as np
+
+from freedarts_jax import errors
+
+# Relative change of R below which R is taken as independent of alpha:
+# about 100 units in the last place of the dtype.
+R_RTOL = {'float32': 1e-5, 'float64': 1e-13}
+
+_ADVICE = {
+    'nonfinite': 'float32 overflow or underflow of the linearised product '
+                 '(or alpha_init=ones, the release\'s failing run); use '
+                 '--config.dtype=float64 (or auto), or alpha_init=normal',
+    'zero_row': 'the gradient vanished (underflow, or an output that does '
+                'not depend on this edge); use --config.dtype=float64 (or '
+                'auto), alpha_init=normal, or another bn_mode',
+    'underflow': 'scores fell below the smallest normal number of the dtype; '
+                 'use --config.dtype=float64 (or auto)',
+    'r_constant': 'the output does not depend on alpha, so every score is '
+                  'rounding noise; in the DARTS space this is train-mode '
+                  'BatchNorm on a single image: use --config.bn_mode=eval '
+                  'or none',
+}
+
+
+class Tripped(errors.GuardError):
+  """A guard tripped; `reason` is one of the codes in the module docstring."""
+
+  def __init__(self, reason: str, detail: str, dtype: str):
+    self.reason = reason
+    self.dtype = dtype
+    super().__init__(
+        f'guard "{reason}" tripped in {dtype}: {detail}. Refusing to choose '
+        f'ops from these scores. What to change: {_ADVICE[reason]}.')
+
+
+def check_scores(r: float, scores: dict[str, np.ndarray],
+                 mask: dict[str, np.ndarray], ops: tuple[str, ...],
+                 edge_labels: dict[str, tuple[str, ...]], dtype: str) -> None:
+  """Raises Tripped if R or the scores of the remaining ops are unusable."""
+  if not np.isfinite(r) or not all(np.isfinite(s).all()
+                                   for s in scores.values()):
+    raise Tripped('nonfinite', f'R = {r} or some scores are NaN/Inf', dtype)
+  tiny = np.finfo(dtype).tiny
+  for name, s in scores.items():
+    live = mask[name] > 0
+    live[:, 0] = False  # 'none' scores 0 by construction
+    for e in range(s.shape[0]):
+      row = np.abs(s[e][live[e]])
+      where = f'edge {edge_labels[name][e]} of alpha "{name}"'
+      if row.size and not row.any():
+        cands = [ops[o] for o in np.flatnonzero(live[e])]
+        raise Tripped('zero_row', f'every remaining candidate on {where} '
+                      f'({", ".join(cands)}) scores 0', dtype)
+      if ((row > 0) & (row < tiny)).any():
+        raise Tripped('underflow', f'a score on {where} is subnormal '
+                      f'({row[(row > 0) & (row < tiny)].min():.3g})', dtype)
+
+
+def check_r_depends_on_alpha(r: float, r_perturbed: float, dtype: str) -> None:
+  """Raises Tripped('r_constant') if R did not move when alpha did."""
+  change = abs(r_perturbed - r)
+  if change <= R_RTOL[dtype] * abs(r):
+    raise Tripped(
+        'r_constant', f'R = {r:.10g} and R = {r_perturbed:.10g} after '
+        f'changing every alpha by 50% (relative change {change / abs(r):.2g}'
+        f' <= {R_RTOL[dtype]:g})' if r else f'R = {r} for both alphas', dtype)

@@ -1,0 +1,32 @@
+"""Human-readable summary of a search result."""
+
+_ACCURACIES = (('CIFAR-10', 'cifar10_test'), ('CIFAR-100', 'cifar100_test'),
+               ('ImageNet16-120', 'imagenet16_test'))
+
+
+def format_result(result: dict) -> str:
+  """The chosen cell, the per-edge score table, accuracies and timings."""
+  lines = [f'cell: {result.get("arch", result.get("genotype"))}',
+           f'space {result["space"]}, dataset {result["dataset"]}, seed '
+           f'{result["seed"]}, dtype {result["dtype"]} (requested '
+           f'{result["dtype_requested"]}), bn_mode {result["bn_mode"]}, '
+           f'schedule {result["schedule"]}, R = {result["r"]:.6g}']
+  if result['dtype_fallback']:
+    lines.append('float32 guard tripped, re-scored in float64: '
+                 + result['dtype_fallback']['reason'])
+  ops = result['ops']
+  for name, rows in result['scores'].items():
+    lines.append(f'ZEROS of the last round ({name}):')
+    lines.append('  edge  ' + ' '.join(f'{op:>13}' for op in ops))
+    for label, row in zip(result['edges'][name], rows):
+      lines.append(f'  {label:<5} ' + ' '.join(f'{v:13.4e}' for v in row))
+  bench = result.get('benchmark')
+  if bench:
+    lines.append('NB201 test accuracy (shipped table, index '
+                 f'{bench["index"]}): ' + ', '.join(
+                     f'{name} {bench[col]:.2f}' for name, col in _ACCURACIES))
+  t = result['timing']
+  lines.append(f'time: init {t["init_s"]:.1f} s, compile {t["compile_s"]:.1f}'
+               f' s, scoring {t["score_s"]:.2f} s over '
+               f'{len(result["rounds"])} round(s), total {t["total_s"]:.1f} s')
+  return '\n'.join(lines)

@@ -1,0 +1,67 @@
+"""Process set-up and provenance: compilation cache, versions, devices, files."""
+
+import json
+import os
+import pathlib
+import platform
+import tempfile
+from importlib import metadata
+
+import jax
+
+_PACKAGES = ('jax', 'jaxlib', 'flax', 'optax', 'numpy', 'ml_collections')
+
+
+def cache_dir() -> pathlib.Path:
+  """Where JAX's persistent compilation cache lives.
+
+  $FREEDARTS_CACHE_DIR if set, else $XDG_CACHE_HOME/freedarts_jax/jax, else
+  ~/.cache/freedarts_jax/jax. Delete the folder to clear the cache.
+  """
+  if os.environ.get('FREEDARTS_CACHE_DIR'):
+    return pathlib.Path(os.environ['FREEDARTS_CACHE_DIR'])
+  base = os.environ.get('XDG_CACHE_HOME') or pathlib.Path.home() / '.cache'
+  return pathlib.Path(base) / 'freedarts_jax' / 'jax'
+
+
+def enable_compilation_cache() -> pathlib.Path:
+  """Turns on JAX's persistent compilation cache (a repeat run skips XLA)."""
+  path = cache_dir()
+  path.mkdir(parents=True, exist_ok=True)
+  jax.config.update('jax_compilation_cache_dir', str(path))
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)
+  return path
+
+
+def versions() -> dict[str, str]:
+  """Versions of Python, freedarts_jax and its main dependencies."""
+  out = {'python': platform.python_version()}
+  for name in ('freedarts_jax',) + _PACKAGES:
+    try:
+      out[name] = metadata.version(name)
+    except metadata.PackageNotFoundError:
+      out[name] = 'not installed'
+  return out
+
+
+def device() -> dict[str, object]:
+  """The default backend and its devices."""
+  devices = jax.devices()
+  return {'backend': jax.default_backend(), 'count': len(devices),
+          'kind': devices[0].device_kind, 'host': platform.node(),
+          'cpu_count': os.cpu_count()}
+
+
+def write_json(path: pathlib.Path, obj) -> None:
+  """Writes JSON atomically: a temporary file in the same folder, renamed."""
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
+  try:
+    with os.fdopen(fd, 'w') as f:
+      json.dump(obj, f, indent=2, sort_keys=False)
+      f.write('\n')
+    os.replace(tmp, path)
+  except BaseException:
+    os.unlink(tmp)
+    raise

@@ -1,0 +1,58 @@
+"""FreeDARTS search CLI.
+
+  python -m freedarts_jax.search --config=configs/nb201.py --workdir=DIR \
+      [--config.seed=3 ...] [--overwrite]
+
+With no flags it runs configs/nb201.py into a fresh folder under runs/.
+"""
+
+import datetime
+import pathlib
+import sys
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+from freedarts_jax import errors
+from freedarts_jax import report
+from freedarts_jax import runtime
+from freedarts_jax import search_lib
+
+_DEFAULT_CONFIG = pathlib.Path(__file__).parent.parent / 'configs' / 'nb201.py'
+
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', str(_DEFAULT_CONFIG), 'Search config file.', lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    'workdir', None, 'Output folder; default: a fresh folder under runs/.')
+_OVERWRITE = flags.DEFINE_bool(
+    'overwrite', False, 'Replace an existing DIR/result.json.')
+
+
+def _fresh_workdir(config) -> pathlib.Path:
+  stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
+  base = pathlib.Path('runs') / (
+      f'{config.space}-{config.dataset}-seed{config.seed}-{stamp}')
+  path, n = base, 1
+  while path.exists():
+    path, n = pathlib.Path(f'{base}-{n}'), n + 1
+  return path
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  config = _CONFIG.value
+  workdir = _WORKDIR.value or _fresh_workdir(config)
+  runtime.enable_compilation_cache()
+  try:
+    result = search_lib.run_search(config, workdir, _OVERWRITE.value)
+  except errors.FreeDartsError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+  print(report.format_result(result))
+  print(f'wrote {search_lib.result_path(workdir)}')
+
+
+if __name__ == '__main__':
+  app.run(main)

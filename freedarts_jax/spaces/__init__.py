@@ -1,0 +1,84 @@
+"""Registry of search spaces: name -> Space."""
+
+from collections.abc import Callable
+import dataclasses
+
+import flax.linen as nn
+import numpy as np
+
+from freedarts_jax import errors
+from freedarts_jax.benchmarks import nb201_table
+from freedarts_jax.spaces import nb201
+
+
+@dataclasses.dataclass(frozen=True)
+class Space:
+  """What the search needs to know about a search space.
+
+  Attributes:
+    name: registry name.
+    ops: candidate op names, in alpha's column order; ops[0] is 'none'.
+    datasets: dataset -> (input height/width, classes).
+    alpha_shapes: alpha tensor name -> (edges, ops).
+    build: (config, num_classes) -> the supernet module.
+    choose: (last scores, final mask) -> genotype, both dicts of numpy
+      (edges, ops) arrays.
+    describe: genotype -> JSON-able dict for result.json.
+    edge_labels: alpha tensor name -> a label per edge, for tables.
+    benchmark: genotype -> ground-truth row (None where no table exists).
+  """
+
+  name: str
+  ops: tuple[str, ...]
+  datasets: dict[str, tuple[int, int]]
+  alpha_shapes: dict[str, tuple[int, int]]
+  build: Callable[..., nn.Module]
+  choose: Callable[[dict, dict], object]
+  describe: Callable[[object], dict]
+  edge_labels: dict[str, tuple[str, ...]]
+  benchmark: Callable[[object], dict] | None = None
+
+
+def _nb201_build(config, num_classes: int) -> nn.Module:
+  return nb201.Network(num_classes, config.channels, config.cells_per_stage,
+                       config.bn_mode)
+
+
+def _nb201_choose(scores: dict, mask: dict) -> nb201.Genotype:
+  """Per edge, the best-scoring op still in the mask; 'none' only if alone."""
+  s = np.where(mask['cell'] > 0, scores['cell'], -np.inf)
+  alive = mask['cell'].sum(axis=1)
+  s[:, nb201.NONE] = np.where(alive > 1, -np.inf, s[:, nb201.NONE])
+  return tuple(nb201.OPS[i] for i in np.argmax(s, axis=1))
+
+
+def _nb201_describe(genotype: nb201.Genotype) -> dict:
+  return {'arch': nb201.to_string(genotype), 'genotype': list(genotype),
+          'connected': nb201.is_connected(genotype)}
+
+
+def _nb201_benchmark(genotype: nb201.Genotype) -> dict:
+  return nb201_table.load().lookup(nb201.to_string(genotype))
+
+
+SPACES = {
+    'nb201': Space(
+        name='nb201',
+        ops=nb201.OPS,
+        datasets=nb201.DATASETS,
+        alpha_shapes=nb201.alpha_shapes(),
+        build=_nb201_build,
+        choose=_nb201_choose,
+        describe=_nb201_describe,
+        edge_labels={'cell': tuple(f'{t}<-{f}' for t, f in nb201.EDGES)},
+        benchmark=_nb201_benchmark,
+    ),
+}
+
+
+def get(name: str) -> Space:
+  """The Space called `name`; ConfigError naming the valid ones otherwise."""
+  if name not in SPACES:
+    raise errors.ConfigError(
+        'config.space: ' + errors.one_of('search space', name, SPACES))
+  return SPACES[name]

@@ -1,0 +1,186 @@
+"""The NAS-Bench-201 search space: ops, cell, supernet, genotype strings.
+
+Spec: ../shared/spec/FREEDARTS.md section 3. The supernet and the discrete
+network of one cell are the same module: with `genotype=None` every edge holds
+all five candidate ops mixed by the call argument `alpha`; with a genotype every
+edge holds only its op, under the same parameter names, so the discrete
+network's parameters are a subset of the supernet's.
+"""
+
+from collections.abc import Sequence
+import re
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from freedarts_jax import errors
+from freedarts_jax import layers
+
+OPS = ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3', 'avg_pool_3x3')
+NONE = 0
+# Edge e is (to_node, from_node); the benchmark's string order.
+EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+NUM_NODES = 4
+# dataset -> (input height/width, classes)
+DATASETS = {'cifar10': (32, 10), 'cifar100': (32, 100), 'imagenet16': (16, 120)}
+
+Genotype = tuple[str, ...]  # one op name per edge, in EDGES order
+
+
+class Op(nn.Module):
+  """One candidate operation on an edge (stride 1, channels unchanged)."""
+
+  name_: str
+  bn_mode: str
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    c = x.shape[-1]
+    if self.name_ == 'none':
+      return jnp.zeros_like(x)
+    if self.name_ == 'skip_connect':
+      return x
+    if self.name_ == 'avg_pool_3x3':
+      return layers.avg_pool(x, 3, 1)
+    kernel = {'nor_conv_1x1': 1, 'nor_conv_3x3': 3}[self.name_]
+    return layers.ReLUConvBN(c, kernel, 1, self.bn_mode, affine=False,
+                             name='op')(x)
+
+
+class Cell(nn.Module):
+  """Four nodes; node i = sum over j < i of edge (i <- j); output node 3.
+
+  Attributes:
+    edge_ops: for each edge, the ops it holds (all of OPS in the supernet, one
+      in a discrete network).
+    bn_mode: BatchNorm mode of the conv ops.
+  """
+
+  edge_ops: tuple[tuple[str, ...], ...]
+  bn_mode: str
+
+  @nn.compact
+  def __call__(self, x: jax.Array, alpha: jax.Array | None) -> jax.Array:
+    nodes = [x]
+    for i in range(1, NUM_NODES):
+      total = None
+      for e, (to, frm) in enumerate(EDGES):
+        if to != i:
+          continue
+        outs = [Op(op, self.bn_mode, name=f'edge{to}_{frm}_{op}')(nodes[frm])
+                for op in self.edge_ops[e]]
+        y = outs[0] if alpha is None else layers.mixed(alpha[e], outs)
+        total = y if total is None else total + y
+      nodes.append(total)
+    return nodes[-1]
+
+
+class ResBlock(nn.Module):
+  """NB201's ResNet basic block, stride 2, between stages."""
+
+  features: int
+  bn_mode: str
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    y = layers.ReLUConvBN(self.features, 3, 2, self.bn_mode, name='conv_a')(x)
+    y = layers.ReLUConvBN(self.features, 3, 1, self.bn_mode, name='conv_b')(y)
+    shortcut = nn.avg_pool(x, (2, 2), strides=(2, 2))
+    shortcut = layers.Conv(self.features, 1, name='downsample')(shortcut)
+    return shortcut + y
+
+
+class Network(nn.Module):
+  """NB201 supernet (genotype=None) or the network of one cell.
+
+  Attributes:
+    num_classes: classifier outputs.
+    channels: C of the first stage (16 in NB201); stages use C, 2C, 4C.
+    cells_per_stage: N (5 in NB201).
+    bn_mode: 'train' | 'eval' | 'none' for every BatchNorm.
+    genotype: None for the supernet, else one op per edge.
+  """
+
+  num_classes: int
+  channels: int = 16
+  cells_per_stage: int = 5
+  bn_mode: str = 'train'
+  genotype: Genotype | None = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array, alpha: dict | None = None) -> jax.Array:
+    if self.genotype is None:
+      edge_ops = (OPS,) * len(EDGES)
+      cell_alpha = alpha['cell']  # (6, 5)
+    else:
+      edge_ops = tuple((op,) for op in self.genotype)
+      cell_alpha = None
+    c = self.channels
+    x = layers.Conv(c, 3, name='stem_conv')(x)  # (B, H, W, C)
+    x = layers.BatchNorm(self.bn_mode, name='stem_bn')(x)
+    for stage in range(3):
+      if stage:
+        c *= 2
+        x = ResBlock(c, self.bn_mode, name=f'reduce{stage}')(x)
+      for i in range(self.cells_per_stage):
+        x = Cell(edge_ops, self.bn_mode, name=f'stage{stage}_cell{i}')(
+            x, cell_alpha)
+    x = nn.relu(layers.BatchNorm(self.bn_mode, name='lastact_bn')(x))
+    return layers.Dense(self.num_classes, name='classifier')(
+        layers.global_avg_pool(x))
+
+
+def alpha_shapes() -> dict[str, tuple[int, int]]:
+  """Shapes of the architecture weights: one (edges, ops) tensor."""
+  return {'cell': (len(EDGES), len(OPS))}
+
+
+_STRING_RE = re.compile(
+    r'^\|([^|~]+)~0\|\+\|([^|~]+)~0\|([^|~]+)~1\|'
+    r'\+\|([^|~]+)~0\|([^|~]+)~1\|([^|~]+)~2\|$')
+
+
+def to_string(genotype: Sequence[str]) -> str:
+  """Genotype (6 op names in EDGES order) -> the benchmark's string."""
+  genotype = validate(genotype)
+  nodes = []
+  for i in range(1, NUM_NODES):
+    nodes.append('|'.join(f'{genotype[e]}~{frm}'
+                          for e, (to, frm) in enumerate(EDGES) if to == i))
+  return '+'.join(f'|{n}|' for n in nodes)
+
+
+def from_string(arch: str) -> Genotype:
+  """The benchmark's string -> genotype; GenotypeError if malformed."""
+  m = _STRING_RE.match(arch.strip()) if isinstance(arch, str) else None
+  if m is None:
+    raise errors.GenotypeError(
+        f'malformed NB201 cell string {arch!r}: expected the form '
+        '|op~0|+|op~0|op~1|+|op~0|op~1|op~2| with op one of '
+        f'{", ".join(OPS)}.')
+  return validate(m.groups())
+
+
+def validate(genotype: Sequence[str]) -> Genotype:
+  """Checks 6 known op names; returns them as a tuple."""
+  genotype = tuple(genotype)
+  if len(genotype) != len(EDGES):
+    raise errors.GenotypeError(
+        f'an NB201 genotype has {len(EDGES)} ops (one per edge '
+        f'1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2), got {len(genotype)}: '
+        f'{genotype!r}.')
+  for op in genotype:
+    if op not in OPS:
+      raise errors.GenotypeError(
+          'in an NB201 genotype: ' + errors.one_of('op', op, OPS))
+  return genotype
+
+
+def is_connected(genotype: Sequence[str]) -> bool:
+  """Whether some path of non-'none' edges leads from node 0 to node 3."""
+  reach = {0}
+  for e, (to, frm) in enumerate(EDGES):  # EDGES is topologically ordered
+    if frm in reach and genotype[e] != 'none':
+      reach.add(to)
+  return NUM_NODES - 1 in reach

@@ -1,0 +1,43 @@
+"""Checks a search config before anything runs; errors name the valid values."""
+
+import ml_collections
+
+from freedarts_jax import errors
+from freedarts_jax import layers
+from freedarts_jax import schedule
+from freedarts_jax import spaces
+
+DTYPES = ('float32', 'float64', 'auto')
+ALPHA_INITS = ('normal', 'ones')
+
+
+def _choice(config, field: str, valid) -> None:
+  value = config[field]
+  if value not in valid:
+    raise errors.ConfigError(f'config.{field}: ' +
+                             errors.one_of(field, value, valid))
+
+
+def _positive(config, field: str, kind=int) -> None:
+  value = config[field]
+  if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+    raise errors.ConfigError(
+        f'config.{field} must be a positive {kind.__name__}, got {value!r}.')
+
+
+def check(config: ml_collections.ConfigDict) -> spaces.Space:
+  """Validates a search config; returns its Space."""
+  space = spaces.get(config.space)
+  _choice(config, 'dataset', space.datasets)
+  _choice(config, 'dtype', DTYPES)
+  _choice(config, 'bn_mode', layers.BN_MODES)
+  _choice(config, 'alpha_init', ALPHA_INITS)
+  _choice(config, 'schedule', schedule.SCHEDULES)
+  if isinstance(config.seed, bool) or not isinstance(config.seed, int) or (
+      config.seed < 0):
+    raise errors.ConfigError(
+        f'config.seed must be an integer >= 0, got {config.seed!r}.')
+  _positive(config, 'alpha_scale', float)
+  _positive(config, 'channels')
+  _positive(config, 'cells_per_stage')
+  return space
