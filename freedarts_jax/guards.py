@@ -32,10 +32,12 @@ _ADVICE = {
                 'auto), alpha_init=normal, or another bn_mode',
     'underflow': 'scores fell below the smallest normal number of the dtype; '
                  'use --config.dtype=float64 (or auto)',
-    'r_constant': 'the output does not depend on alpha, so every score is '
-                  'rounding noise; in the DARTS space this is train-mode '
-                  'BatchNorm on a single image: use --config.bn_mode=eval '
-                  'or none',
+    'r_constant': 'with bn_mode=train on one image (the DARTS release) the '
+                  'pooled features are exactly zero: use --config.bn_mode='
+                  'eval or none; with bn_mode=eval or none and a small '
+                  'alpha, the cells\' share of R shrinks like alpha_scale to '
+                  'the power of the depth: raise --config.alpha_scale (e.g. '
+                  '1.0) or use --config.bn_mode=train',
 }
 
 

@@ -56,20 +56,31 @@ def torch_init(
   Args:
     apply_init: the module's `init` method.
     key: PRNG key.
-    *args: example call arguments (only their shapes and dtypes are used).
+    *args: example call arguments (only their shapes and dtypes are used;
+      the structure is traced once per module and argument shapes).
 
   Returns:
     The variables, every leaf float32.
   """
-  shapes = jax.eval_shape(apply_init, key, *args)
-  flat, tree = jax.tree_util.tree_flatten_with_path(shapes)
+  leaves, treedef = jax.tree.flatten(args)
+  specs = tuple((tuple(x.shape), jnp.dtype(x.dtype)) for x in leaves)
+  shapes, rules, tree = _structure(apply_init, treedef, specs)
+  return jax.tree_util.tree_unflatten(tree, _draw(key, shapes, rules))
+
+
+@functools.cache
+def _structure(apply_init, treedef, specs):
+  """Leaf shapes, init rules and tree of the variables (traced once)."""
+  args = jax.tree.unflatten(
+      treedef, [jax.ShapeDtypeStruct(s, d) for s, d in specs])
+  out = jax.eval_shape(apply_init, jax.random.key(0), *args)
+  flat, tree = jax.tree_util.tree_flatten_with_path(out)
   parents = {}
   for path, leaf in flat:
     parents.setdefault(path[:-1], {})[path[-1].key] = leaf
   rules = tuple(_rule(path, leaf.shape, parents[path[:-1]])
                 for path, leaf in flat)
-  leaves = _draw(key, tuple(leaf.shape for _, leaf in flat), rules)
-  return jax.tree_util.tree_unflatten(tree, leaves)
+  return tuple(leaf.shape for _, leaf in flat), rules, tree
 
 
 def _draw(key, shapes, rules) -> list[jax.Array]:

@@ -4,8 +4,6 @@ The modules here declare parameters only; their values come from
 `freedarts_jax.init.torch_init`, which follows PyTorch's defaults.
 """
 
-from collections.abc import Sequence
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -14,15 +12,47 @@ BN_MODES = ('train', 'eval', 'none')
 BN_EPS = 1e-5
 
 
-class BatchNorm(nn.Module):
-  """BatchNorm over (N, H, W) with three modes.
+def batch_norm(x: jax.Array, mode: str, mean: jax.Array | None = None,
+               var: jax.Array | None = None, scale: jax.Array | None = None,
+               bias: jax.Array | None = None) -> jax.Array:
+  """BatchNorm over (N, H, W), per channel, with PyTorch's eps.
 
-  Attributes:
-    mode: 'train' normalises with the batch's own statistics (biased variance,
-      as PyTorch); 'eval' with the running statistics; 'none' is the identity
-      (BatchNorm removed).
-    affine: whether there is a learnable scale and bias.
+  Args:
+    x: (B, H, W, C).
+    mode: 'train' normalises with the batch's own statistics (biased
+      variance, as PyTorch); 'eval' with the running `mean` and `var`; 'none'
+      returns x (BatchNorm removed).
+    mean: running mean (C,), used in 'eval'.
+    var: running variance (C,), used in 'eval'.
+    scale: affine scale (C,) or None.
+    bias: affine bias (C,) or None.
   """
+  if mode == 'none':
+    return x
+  if mode == 'train':
+    mu = jnp.mean(x, axis=(0, 1, 2))
+    sigma2 = jnp.mean(jnp.square(x - mu), axis=(0, 1, 2))
+  else:
+    mu, sigma2 = mean.astype(x.dtype), var.astype(x.dtype)
+  y = (x - mu) * jax.lax.rsqrt(sigma2 + BN_EPS)
+  if scale is not None:
+    y = y * scale.astype(x.dtype) + bias.astype(x.dtype)
+  return y
+
+
+def bn_stats(module: nn.Module, channels: int, mode: str):
+  """Declares the running statistics of a BatchNorm (none in mode 'none')."""
+  if mode == 'none':
+    return None, None
+  mean = module.variable('batch_stats', 'mean', jnp.zeros, (channels,),
+                         jnp.float32).value
+  var = module.variable('batch_stats', 'var', jnp.ones, (channels,),
+                        jnp.float32).value
+  return mean, var
+
+
+class BatchNorm(nn.Module):
+  """BatchNorm module; see `batch_norm` for the modes."""
 
   mode: str = 'train'
   affine: bool = True
@@ -32,19 +62,12 @@ class BatchNorm(nn.Module):
     if self.mode == 'none':
       return x
     c = x.shape[-1]
-    mean = self.variable('batch_stats', 'mean', jnp.zeros, (c,), jnp.float32)
-    var = self.variable('batch_stats', 'var', jnp.ones, (c,), jnp.float32)
-    if self.mode == 'train':
-      mu = jnp.mean(x, axis=(0, 1, 2))
-      sigma2 = jnp.mean(jnp.square(x - mu), axis=(0, 1, 2))
-    else:
-      mu, sigma2 = mean.value.astype(x.dtype), var.value.astype(x.dtype)
-    y = (x - mu) * jax.lax.rsqrt(sigma2 + BN_EPS)
+    mean, var = bn_stats(self, c, self.mode)
+    scale = bias = None
     if self.affine:
       scale = self.param('scale', nn.initializers.ones, (c,), jnp.float32)
       bias = self.param('bias', nn.initializers.zeros, (c,), jnp.float32)
-      y = y * scale.astype(x.dtype) + bias.astype(x.dtype)
-    return y
+    return batch_norm(x, self.mode, mean, var, scale, bias)
 
 
 class Conv(nn.Module):
@@ -107,14 +130,6 @@ def avg_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
       padding=((pad, pad), (pad, pad)),
       count_include_pad=False,
   )
-
-
-def mixed(alpha_row: jax.Array, outputs: Sequence[jax.Array]) -> jax.Array:
-  """sum_o alpha[o] * outputs[o]: the raw-alpha mixture (no softmax)."""
-  out = alpha_row[0] * outputs[0]
-  for a, y in zip(alpha_row[1:], outputs[1:]):
-    out = out + a * y
-  return out
 
 
 def global_avg_pool(x: jax.Array) -> jax.Array:  # (B, H, W, C) -> (B, C)

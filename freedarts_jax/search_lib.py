@@ -5,6 +5,7 @@ writes workdir/result.json (atomically; never over an existing one unless
 `overwrite`).
 """
 
+import functools
 import pathlib
 import time
 
@@ -26,15 +27,33 @@ def _to_numpy(tree) -> dict:
   return {k: np.asarray(v, np.float64) for k, v in tree.items()}
 
 
+@functools.cache
+def _compiled_score(model, input_shape, dtype: str, variables_spec,
+                    alpha_spec):
+  """The score compiled ahead of time, once per process and shape."""
+  score_fn = zeros.make_score_fn(model, input_shape, jnp.dtype(dtype))
+  t = time.perf_counter()
+  variables = jax.tree.unflatten(*variables_spec)
+  alpha = jax.tree.unflatten(*alpha_spec)
+  compiled = score_fn.lower(variables, alpha, alpha).compile()
+  compile_s = time.perf_counter() - t
+  logging.info('compiled the %s score in %.1f s', dtype, compile_s)
+  return compiled
+
+
+def _spec(tree):
+  leaves, treedef = jax.tree.flatten(tree)
+  return treedef, tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in leaves)
+
+
 def _score_in(dtype: str, model, input_shape, variables, alpha, probe_alpha,
               space, schedule_name: str) -> dict:
   """Compiles the score in `dtype`, probes R, runs the schedule (guarded)."""
-  score_fn = zeros.make_score_fn(model, input_shape, jnp.dtype(dtype))
   ones = {k: jnp.ones(s, jnp.float32) for k, s in space.alpha_shapes.items()}
   t = time.perf_counter()
-  compiled = score_fn.lower(variables, alpha, ones).compile()
+  compiled = _compiled_score(model, input_shape, dtype, _spec(variables),
+                             _spec(alpha))
   compile_s = time.perf_counter() - t
-  logging.info('compiled the %s score in %.1f s', dtype, compile_s)
 
   t = time.perf_counter()
   r, _ = compiled(variables, alpha, ones)

@@ -28,24 +28,32 @@ DATASETS = {'cifar10': (32, 10), 'cifar100': (32, 100), 'imagenet16': (16, 120)}
 Genotype = tuple[str, ...]  # one op name per edge, in EDGES order
 
 
-class Op(nn.Module):
-  """One candidate operation on an edge (stride 1, channels unchanged)."""
+class ConvOpVars(nn.Module):
+  """The variables of one nor_conv op: its kernel and BatchNorm statistics.
 
-  name_: str
+  The convolutions are applied by the cell, fused over every conv op that
+  reads the same node (one wide conv per kernel size instead of up to six
+  narrow ones); BatchNorm is per channel, so it is unchanged by the fusion.
+  """
+
+  features: int
+  kernel: int
   bn_mode: str
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    c = x.shape[-1]
-    if self.name_ == 'none':
-      return jnp.zeros_like(x)
-    if self.name_ == 'skip_connect':
-      return x
-    if self.name_ == 'avg_pool_3x3':
-      return layers.avg_pool(x, 3, 1)
-    kernel = {'nor_conv_1x1': 1, 'nor_conv_3x3': 3}[self.name_]
-    return layers.ReLUConvBN(c, kernel, 1, self.bn_mode, affine=False,
-                             name='op')(x)
+  def __call__(self, in_features: int):
+    kernel = self.param(
+        'kernel', nn.initializers.lecun_normal(),
+        (self.kernel, self.kernel, in_features, self.features), jnp.float32)
+    return (kernel, *layers.bn_stats(self, self.features, self.bn_mode))
+
+
+def _conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  k = kernel.shape[0]
+  pad = ((k // 2, k // 2),) * 2
+  return jax.lax.conv_general_dilated(
+      x, kernel.astype(x.dtype), (1, 1), pad,
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
 
 
 class Cell(nn.Module):
@@ -54,24 +62,52 @@ class Cell(nn.Module):
   Attributes:
     edge_ops: for each edge, the ops it holds (all of OPS in the supernet, one
       in a discrete network).
-    bn_mode: BatchNorm mode of the conv ops.
+    bn_mode: BatchNorm mode of the conv ops (affine=False).
   """
 
   edge_ops: tuple[tuple[str, ...], ...]
   bn_mode: str
 
+  def _ops_from(self, x: jax.Array, j: int) -> dict:
+    """Outputs of every op on the edges that read node j: (e, op) -> array."""
+    c = x.shape[-1]
+    outs, convs = {}, {}
+    for e, (to, frm) in enumerate(EDGES):
+      if frm != j:
+        continue
+      for op in self.edge_ops[e]:
+        if op == 'none':  # zeros: it adds nothing, and d R / d alpha = 0
+          continue
+        if op == 'skip_connect':
+          outs[e, op] = x
+        elif op == 'avg_pool_3x3':
+          outs[e, op] = layers.avg_pool(x, 3, 1)
+        else:
+          k = int(op[-1])
+          convs.setdefault(k, []).append(
+              ((e, op), ConvOpVars(c, k, self.bn_mode,
+                                   name=f'edge{to}_{frm}_{op}')(c)))
+    for k, entries in convs.items():
+      kernel, mean, var = (
+          jnp.concatenate(parts, axis=-1) if parts[0] is not None else None
+          for parts in zip(*(v for _, v in entries)))
+      y = layers.batch_norm(_conv(nn.relu(x), kernel), self.bn_mode, mean,
+                            var)  # (B, H, W, len(entries) * C)
+      for i, (key, _) in enumerate(entries):
+        outs[key] = y[..., i * c:(i + 1) * c]
+    return outs
+
   @nn.compact
   def __call__(self, x: jax.Array, alpha: jax.Array | None) -> jax.Array:
-    nodes = [x]
+    nodes, outs = [x], {}
     for i in range(1, NUM_NODES):
-      total = None
-      for e, (to, frm) in enumerate(EDGES):
-        if to != i:
-          continue
-        outs = [Op(op, self.bn_mode, name=f'edge{to}_{frm}_{op}')(nodes[frm])
-                for op in self.edge_ops[e]]
-        y = outs[0] if alpha is None else layers.mixed(alpha[e], outs)
-        total = y if total is None else total + y
+      outs.update(self._ops_from(nodes[i - 1], i - 1))
+      total = jnp.zeros_like(x)
+      for e, (to, _) in enumerate(EDGES):
+        for o, op in enumerate(self.edge_ops[e]):
+          if to == i and op != 'none':
+            y = outs[e, op]
+            total = total + (y if alpha is None else alpha[e, o] * y)
       nodes.append(total)
     return nodes[-1]
 
