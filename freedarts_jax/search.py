@@ -8,21 +8,18 @@ With no flags it runs configs/nb201.py into a fresh folder under runs/.
 
 import datetime
 import pathlib
-import sys
 
 from absl import app
 from absl import flags
-from ml_collections import config_flags
 
-from freedarts_jax import errors
+from freedarts_jax import cli
 from freedarts_jax import report
 from freedarts_jax import runtime
 from freedarts_jax import search_lib
 
 _DEFAULT_CONFIG = pathlib.Path(__file__).parent.parent / 'configs' / 'nb201.py'
 
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', str(_DEFAULT_CONFIG), 'Search config file.', lock_config=True)
+_CONFIG = cli.define_config(str(_DEFAULT_CONFIG))
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Output folder; default: a fresh folder under runs/.')
 _OVERWRITE = flags.DEFINE_bool(
@@ -42,17 +39,13 @@ def _fresh_workdir(config) -> pathlib.Path:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  config = _CONFIG.value
+  config = cli.config_value(_CONFIG)
   workdir = _WORKDIR.value or _fresh_workdir(config)
   runtime.enable_compilation_cache()
-  try:
-    result = search_lib.run_search(config, workdir, _OVERWRITE.value)
-  except errors.FreeDartsError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+  result = search_lib.run_search(config, workdir, _OVERWRITE.value)
   print(report.format_result(result))
   print(f'wrote {search_lib.result_path(workdir)}')
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

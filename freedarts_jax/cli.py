@@ -1,0 +1,69 @@
+"""What every freedarts_jax CLI shares: clean errors instead of tracebacks."""
+
+from collections.abc import Callable
+import sys
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+from freedarts_jax import errors
+
+
+def _fail(message: str):
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
+def _config_errors(call, *args, **kwargs):
+  """Runs call; config-file and config-field errors exit 2 with one line.
+
+  ml_collections raises AttributeError/KeyError for a misspelt --config.field
+  and OSError or SyntaxError for a bad --config file, some while the flag is
+  defined (it reads sys.argv then), some while flags are parsed.
+  """
+  try:
+    return call(*args, **kwargs)
+  except flags.Error as e:
+    _fail(f'{e}. Pass --helpshort to see the flags.')
+  except (AttributeError, KeyError) as e:
+    msg = str(e).strip('\'"').replace('\\n', ' ').replace('\\', '')
+    _fail(f'unknown config field: {msg}. The config file lists the valid '
+          'fields, one per line with a comment.')
+  except (OSError, SyntaxError, TypeError, ValueError) as e:
+    _fail(f'could not load the config: {e}')
+
+
+def define_config(default: str):
+  """DEFINE_config_file('config', default), locked: a typo is an error."""
+  return _config_errors(config_flags.DEFINE_config_file, 'config', default,
+                        'Config file (a module with get_config()).',
+                        lock_config=True)
+
+
+def config_value(flag):
+  """The parsed config; a config file that failed to load exits 2."""
+
+  def load():
+    value = flag.value
+    value.keys()  # a config that failed to load raises on first use
+    return value
+
+  return _config_errors(load)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing with the errors above."""
+  return _config_errors(flags.FLAGS, argv)
+
+
+def run(main: Callable[[list[str]], None]) -> None:
+  """app.run(main) where a FreeDartsError exits 2 with its message."""
+
+  def guarded(argv):
+    try:
+      main(argv)
+    except errors.FreeDartsError as e:
+      _fail(str(e))
+
+  app.run(guarded, flags_parser=parse_flags)
