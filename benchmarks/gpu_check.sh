@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Every GPU check and timing of the project, in one run on a lent GPU machine
+# (the device tool runs it from the repository root):
+#   bash benchmarks/gpu_check.sh [OUT_DIR]
+# Wheels the GPU image lacks (ml_collections; see the device tool's README)
+# travel in .whl/ and are installed to /tmp/site first. Writes each
+# benchmark's JSON record and gpu_check.log to OUT_DIR (default $OUT, else
+# benchmarks/results/gpu); copy them into benchmarks/results/ afterwards.
+set -euo pipefail
+out=${1:-${OUT:-benchmarks/results/gpu}}
+mkdir -p "$out"
+if compgen -G '.whl/*.whl' >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+    --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
+fi
+export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+  python3 -c 'import jax; print(jax.devices())'
+  # Issue 2: ZEROS per call on the NB201 supernet, float32 and float64.
+  python3 benchmarks/score_speed.py --out="$out"
+} 2>&1 | tee "$out/gpu_check.log"
