@@ -179,5 +179,8 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
       'config': config.to_dict(),
   }
   if workdir is not None:
+    if space.write_artifacts:
+      result['artifacts'] = space.write_artifacts(genotype,
+                                                  pathlib.Path(workdir))
     runtime.write_json(result_path(workdir), result)
   return result

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 import dataclasses
+import pathlib
 
 import flax.linen as nn
 import numpy as np
@@ -26,6 +27,8 @@ class Space:
     describe: genotype -> JSON-able dict for result.json.
     edge_labels: alpha tensor name -> a label per edge, for tables.
     benchmark: genotype -> ground-truth row (None where no table exists).
+    write_artifacts: (genotype, workdir) -> list of files written next to
+      result.json (e.g. cell pictures); None where there are none.
   """
 
   name: str
@@ -37,6 +40,7 @@ class Space:
   describe: Callable[[object], dict]
   edge_labels: dict[str, tuple[str, ...]]
   benchmark: Callable[[object], dict] | None = None
+  write_artifacts: Callable[[object, pathlib.Path], list[str]] | None = None
 
 
 def _nb201_build(config, num_classes: int) -> nn.Module:
