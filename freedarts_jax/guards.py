@@ -46,6 +46,7 @@ class Tripped(errors.GuardError):
 
   def __init__(self, reason: str, detail: str, dtype: str):
     self.reason = reason
+    self.detail = detail
     self.dtype = dtype
     super().__init__(
         f'guard "{reason}" tripped in {dtype}: {detail}. Refusing to choose '

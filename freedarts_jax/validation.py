@@ -40,4 +40,10 @@ def check(config: ml_collections.ConfigDict) -> spaces.Space:
   _positive(config, 'alpha_scale', float)
   _positive(config, 'channels')
   _positive(config, 'cells_per_stage')
+  _positive(config, 'num_seeds')
+  if isinstance(config.ensemble_batch, bool) or not isinstance(
+      config.ensemble_batch, int) or config.ensemble_batch < 0:
+    raise errors.ConfigError(
+        'config.ensemble_batch must be an integer >= 0 (0: automatic), got '
+        f'{config.ensemble_batch!r}.')
   return space

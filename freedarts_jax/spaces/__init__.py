@@ -25,6 +25,7 @@ class Space:
     choose: (last scores, final mask) -> genotype, both dicts of numpy
       (edges, ops) arrays.
     describe: genotype -> JSON-able dict for result.json.
+    one_hot: genotype -> dict of (edges, ops) 0/1 arrays, the ops it keeps.
     edge_labels: alpha tensor name -> a label per edge, for tables.
     benchmark: genotype -> ground-truth row (None where no table exists).
     write_artifacts: (genotype, workdir) -> list of files written next to
@@ -38,6 +39,7 @@ class Space:
   build: Callable[..., nn.Module]
   choose: Callable[[dict, dict], object]
   describe: Callable[[object], dict]
+  one_hot: Callable[[object], dict]
   edge_labels: dict[str, tuple[str, ...]]
   benchmark: Callable[[object], dict] | None = None
   write_artifacts: Callable[[object, pathlib.Path], list[str]] | None = None
@@ -61,6 +63,12 @@ def _nb201_describe(genotype: nb201.Genotype) -> dict:
           'connected': nb201.is_connected(genotype)}
 
 
+def _nb201_one_hot(genotype: nb201.Genotype) -> dict:
+  out = np.zeros((len(nb201.EDGES), len(nb201.OPS)))
+  out[np.arange(len(genotype)), [nb201.OPS.index(op) for op in genotype]] = 1
+  return {'cell': out}
+
+
 def _nb201_benchmark(genotype: nb201.Genotype) -> dict:
   return nb201_table.load().lookup(nb201.to_string(genotype))
 
@@ -74,6 +82,7 @@ SPACES = {
         build=_nb201_build,
         choose=_nb201_choose,
         describe=_nb201_describe,
+        one_hot=_nb201_one_hot,
         edge_labels={'cell': tuple(f'{t}<-{f}' for t, f in nb201.EDGES)},
         benchmark=_nb201_benchmark,
     ),
