@@ -1,4 +1,4 @@
-"""The NTK check of the ZEROS claim, full size for a 2-core CPU (~10 min).
+"""The NTK check of the ZEROS claim, sized for a 2-core CPU (~13 min shared).
 
   python -m theory.verify_ntk --config=configs/theory_nb201.py \
       --workdir=docs/theory

@@ -72,16 +72,24 @@ def _op_records(quantities_of, alpha: np.ndarray, scores: np.ndarray,
   return full, records
 
 
-def _op_correlations(records: list[dict], config, key: int) -> dict:
-  """ZEROS vs dB and dlam, per seed and pooled (ZEROS as a share)."""
+def op_correlations(records: list[dict], config, key: int) -> dict:
+  """ZEROS vs dB and dlam: per seed, pooled, and pooled within each op.
+
+  Pooled groups use ZEROS as a share of its draw's total (the scale of
+  ZEROS varies by orders of magnitude between draws); 'op=<name>' groups
+  keep only one op type, which separates the ranking within an op type from
+  the ranking between op types.
+  """
   out = {}
   seeds = sorted({r['seed'] for r in records})
   for target, sign in (('dB', 1), ('dlambda_min', -1)):
     groups = {f'seed{s}': [r for r in records if r['seed'] == s]
               for s in seeds}
     groups['pooled'] = records
+    for op in nb201.OPS[1:]:
+      groups[f'op={op}'] = [r for r in records if r['op'] == op]
     for name, rs in groups.items():
-      x = 'zeros' if name != 'pooled' else 'zeros_share'
+      x = 'zeros' if name.startswith('seed') else 'zeros_share'
       c = stats.correlate([r[x] for r in rs], [r[target] for r in rs],
                           key, config.bootstrap)
       c.update(x=x, y=target, expected_sign=sign,
@@ -116,7 +124,7 @@ def op_level(config: ml_collections.ConfigDict, key: jax.Array) -> dict:
                  'lambda_min %.4g)', s + 1, config.op_seeds,
                  time.perf_counter() - t, full['B'], full['lambda_min'])
   return {'full': fulls, 'records': records,
-          'correlations': _op_correlations(records, config, config.seed)}
+          'correlations': op_correlations(records, config, config.seed)}
 
 
 def _one_hot(genotype: nb201.Genotype) -> np.ndarray:
@@ -224,4 +232,4 @@ def infinite_width(config: ml_collections.ConfigDict, key: jax.Array) -> dict:
     logging.info('infinite width: alpha draw %d/%d, 25 kernels in %.0f s',
                  s + 1, config.stax_seeds, time.perf_counter() - t0)
   return {'full': fulls, 'records': records,
-          'correlations': _op_correlations(records, config, config.seed)}
+          'correlations': op_correlations(records, config, config.seed)}

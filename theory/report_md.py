@@ -1,5 +1,7 @@
 """report.md: one paragraph per experiment, saying whether the claim held."""
 
+import numpy as np
+
 _WORDS = {'holds': 'held', 'contradicted': 'was contradicted',
           'inconclusive': 'was not supported (no significant correlation)'}
 
@@ -17,6 +19,25 @@ def _per_seed(corrs: dict, target: str) -> str:
   return ', '.join(taus)
 
 
+def _by_op(result: dict) -> str:
+  """A table: per op type, medians and the within-op Kendall tau."""
+  c = result['correlations']
+  rows = ['| op | n | median ZEROS share | median dB | median dlambda_min '
+          '| tau(ZEROS, dB) within op | tau(ZEROS, dlambda_min) within op |',
+          '|---|---|---|---|---|---|---|']
+  for op in ('skip_connect', 'nor_conv_1x1', 'nor_conv_3x3', 'avg_pool_3x3'):
+    rs = [r for r in result['records'] if r['op'] == op]
+    med = lambda k, rs=rs: float(np.median([r[k] for r in rs]))
+    cells = []
+    for target in ('dB', 'dlambda_min'):
+      k = c.get(f'zeros_vs_{target}/op={op}', {}).get('kendall')
+      cells.append(f'{k["tau"]:+.2f} (p={k["p"]:.2g})' if k else 'n/a')
+    rows.append(f'| {op} | {len(rs)} | {med("zeros_share"):.4f} | '
+                f'{med("dB"):+.3f} | {med("dlambda_min"):+.3f} | '
+                f'{cells[0]} | {cells[1]} |')
+  return '\n'.join(rows)
+
+
 def _op_paragraph(title: str, result: dict, what: str) -> str:
   c = result['correlations']
   db, dl = c['zeros_vs_dB/pooled'], c['zeros_vs_dlambda_min/pooled']
@@ -29,7 +50,9 @@ def _op_paragraph(title: str, result: dict, what: str) -> str:
       f'tau {_per_seed(c, "dlambda_min")}. **Verdict: the claim '
       f'{_WORDS[db["verdict"]]} for B and {_WORDS[dl["verdict"]]} for '
       'lambda_min** (held = expected sign, p < 0.05 and the bootstrap '
-      'interval excludes 0).\n')
+      'interval excludes 0).\n\nBy op type (medians over edges and draws; '
+      'dB, dlambda_min are relative changes when the op is removed):\n\n'
+      + _by_op(result) + '\n')
 
 
 def _arch_paragraph(result: dict, settings: dict) -> str:

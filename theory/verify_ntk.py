@@ -1,7 +1,7 @@
 """NTK check of the ZEROS claim (spec FREEDARTS.md section 5).
 
   python -m theory.verify_ntk --config=configs/theory_nb201.py --workdir=DIR \
-      [--config.op_seeds=2 ...]
+      [--config.op_seeds=2 ...] [--report_only]
 
 Writes DIR/report.json, DIR/report.md and DIR/*.png.
 """
@@ -24,6 +24,9 @@ _CONFIG = config_flags.DEFINE_config_file(
     'config', str(_DEFAULT_CONFIG), 'Theory config file.', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder.',
                                required=True)
+_REPORT_ONLY = flags.DEFINE_bool(
+    'report_only', False, 'Rebuild the statistics, plots and report.md from '
+    'DIR/report.json without computing any NTK.')
 
 
 def main(argv):
@@ -31,7 +34,10 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   runtime.enable_compilation_cache()
   try:
-    verify_ntk_lib.run(_CONFIG.value, _WORKDIR.value)
+    if _REPORT_ONLY.value:
+      verify_ntk_lib.rebuild(_WORKDIR.value)
+    else:
+      verify_ntk_lib.run(_CONFIG.value, _WORKDIR.value)
   except errors.FreeDartsError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)

@@ -5,6 +5,7 @@ correlation), workdir/*.png and workdir/report.md (one paragraph per
 experiment saying whether the paper's claim held). Returns the report dict.
 """
 
+import json
 import pathlib
 import time
 
@@ -67,14 +68,38 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
     report[name] = fn(config, k)
     report['timings_s'][name] = round(time.perf_counter() - t, 1)
     runtime.write_json(workdir / 'report.json', report)  # partial results
-  if 'op' in chosen:
+  _write_outputs(report, workdir)
+  return report
+
+
+def _write_outputs(report: dict, workdir: pathlib.Path) -> None:
+  """Plots, report.json and report.md from the experiments' results."""
+  if 'op' in report:
     plots.op_level(report['op'], workdir / 'op_level.png',
                    'Op level, empirical NTK of the Flax supernet')
-  if 'arch' in chosen:
+  if 'arch' in report:
     plots.arch_level(report['arch'], workdir / 'arch_level.png')
-  if 'stax' in chosen:
+  if 'stax' in report:
     plots.op_level(report['stax'], workdir / 'infinite_width.png',
                    'Op level, analytic infinite-width NTK (nt.stax)')
   runtime.write_json(workdir / 'report.json', report)
   (workdir / 'report.md').write_text(report_md.render(report))
+
+
+def rebuild(workdir) -> dict:
+  """Recomputes the op-level correlations, plots and report.md from the
+  records in an existing workdir/report.json, without computing any NTK
+  (e.g. after adding a statistic); the records and timings are kept."""
+  workdir = pathlib.Path(workdir)
+  path = workdir / 'report.json'
+  if not path.exists():
+    raise errors.DataError(f'{path} does not exist: run without '
+                           '--report_only first.')
+  report = json.loads(path.read_text())
+  config = ml_collections.ConfigDict(report['settings'])
+  for name in ('op', 'stax'):
+    if name in report:
+      report[name]['correlations'] = experiments.op_correlations(
+          report[name]['records'], config, config.seed)
+  _write_outputs(report, workdir)
   return report

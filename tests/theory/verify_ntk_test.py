@@ -38,6 +38,15 @@ def test_smoke_config_end_to_end(tmp_path):
   md = (tmp_path / 'report.md').read_text()
   assert md.count('Verdict') == 3
 
+  (tmp_path / 'report.md').unlink()
+  out = _cli(tmp_path, '--report_only')
+  assert out.returncode == 0, out.stderr[-2000:]
+  rebuilt = json.loads((tmp_path / 'report.json').read_text())
+  assert rebuilt['op']['records'] == report['op']['records']
+  assert (rebuilt['op']['correlations']['zeros_vs_dB/pooled'] ==
+          report['op']['correlations']['zeros_vs_dB/pooled'])
+  assert (tmp_path / 'report.md').read_text() == md
+
 
 def test_train_bn_mode_is_a_clean_error(tmp_path):
   out = _cli(tmp_path, '--config.bn_mode=train')
