@@ -13,7 +13,8 @@ neural-tangents 0.6.5 (its last release) fails to import on jax >= 0.6:
 `load()` first imports neural-tangents as it is. Only if that fails with an
 ImportError does it provide the missing names (never replacing one that
 exists), put a stub in place of `neural_tangents.experimental` and import
-again. With the shims, `empirical_ntk_fn` with the default implementation
+again. (Where TensorFlow is installed, that first attempt loads it before
+failing on the jax names: a few seconds, once per process.) With the shims, `empirical_ntk_fn` with the default implementation
 (JACOBIAN_CONTRACTION) and NTK_VECTOR_PRODUCTS, `stax` kernels, `monte_carlo`
 and `predict` work; STRUCTURED_DERIVATIVES and AUTO do not (see
 ../shared/spec/ENVIRONMENT.md). `PATCHES` lists what was provided, for
