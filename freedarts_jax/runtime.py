@@ -29,7 +29,7 @@ def enable_compilation_cache() -> pathlib.Path:
   path = cache_dir()
   path.mkdir(parents=True, exist_ok=True)
   jax.config.update('jax_compilation_cache_dir', str(path))
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
   return path
 
 
