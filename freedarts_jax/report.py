@@ -25,6 +25,9 @@ def format_result(result: dict) -> str:
     lines.append('NB201 test accuracy (shipped table, index '
                  f'{bench["index"]}): ' + ', '.join(
                      f'{name} {bench[col]:.2f}' for name, col in _ACCURACIES))
+  if 'eval_params' in result:
+    lines.append(f'{result["eval_network"]}: {result["eval_params"]:,} '
+                 f'parameters (DARTS-V2: {result["darts_v2_params"]:,})')
   t = result['timing']
   lines.append(f'time: init {t["init_s"]:.1f} s, compile {t["compile_s"]:.1f}'
                f' s, scoring {t["score_s"]:.2f} s over '

@@ -38,6 +38,8 @@ def check(config: ml_collections.ConfigDict) -> spaces.Space:
     raise errors.ConfigError(
         f'config.seed must be an integer >= 0, got {config.seed!r}.')
   _positive(config, 'alpha_scale', float)
-  _positive(config, 'channels')
-  _positive(config, 'cells_per_stage')
+  for field, valid in space.choice_fields.items():
+    _choice(config, field, valid)
+  for field in space.size_fields:
+    _positive(config, field)
   return space
