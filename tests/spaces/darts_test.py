@@ -215,12 +215,13 @@ def test_imagenet_stem_and_first_preprocess():
   x = jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32)
   alpha = {k: jax.ShapeDtypeStruct(s, jnp.float32)
            for k, s in darts.alpha_shapes().items()}
-  params = jax.eval_shape(model.init, jax.random.key(0), x, alpha)['params']
-  assert params['stem0_conv1']['conv']['conv']['kernel'].shape == (3, 3, 3, 6)
-  assert params['stem1_conv']['conv']['conv']['kernel'].shape == (
+  variables = jax.eval_shape(model.init, jax.random.key(0), x, alpha)
+  params = variables['params']
+  assert params['stem0_conv1']['conv']['kernel'].shape == (3, 3, 3, 6)
+  assert params['stem1_conv']['conv']['kernel'].shape == (
       3, 3, 12, 12)
   assert 'conv_1' in params['cell0']['preprocess0']  # FactorizedReduce
-  out = jax.eval_shape(model.apply, {'params': params}, x, alpha)
+  out = jax.eval_shape(model.apply, variables, x, alpha)
   assert out.shape == (1, 1000)
 
 
@@ -267,6 +268,7 @@ def test_one_hot_supernet_equals_discrete_network(genotype, bn_mode):
 # --- search -------------------------------------------------------------------
 
 
+@pytest.mark.slow  # one float32 compile of the full supernet: 1-3 minutes
 def test_train_mode_is_refused_on_the_full_supernet():
   # The release's setting on the real 8-cell, C = 16 supernet: every path
   # ends in an affine-free BN of one image, the pooled features are 0.
@@ -288,6 +290,7 @@ def test_odd_channels_and_unknown_stem_are_config_errors():
     search_lib.run_search(config)
 
 
+@pytest.mark.slow  # one float64 compile of a 3-cell supernet: 1-2 minutes
 def test_cli_end_to_end_on_a_tiny_supernet(tmp_path):
   env = {**os.environ, 'FREEDARTS_CACHE_DIR': str(tmp_path / 'cache')}
   proc = subprocess.run(
