@@ -17,8 +17,8 @@ import jax.numpy as jnp
 
 from freedarts_jax import layers
 from freedarts_jax.spaces import darts_ops
-from freedarts_jax.spaces.darts_genotype import CELLS, DARTS_V2, EDGES, \
-    NODES, OPS, Genotype, edge_ops  # noqa: F401  (re-exported)
+from freedarts_jax.spaces.darts_genotype import (  # noqa: F401  (re-exported)
+    CELLS, DARTS_V2, EDGES, NODES, OPS, Genotype, edge_ops)
 
 # dataset -> (input height/width, classes)
 DATASETS = {'cifar10': (32, 10), 'cifar100': (32, 100),
