@@ -22,4 +22,6 @@ def get_config() -> ml_collections.ConfigDict:
   c.schedule = 'iterative_edge'  # oneshot | iterative_edge | iterative_global
   c.channels = 16  # C of the first stage (NB201: 16)
   c.cells_per_stage = 5  # N, cells per stage (NB201: 5)
+  c.num_seeds = 1  # K > 1: seeds seed..seed+K-1 scored together, consensus
+  c.ensemble_batch = 0  # seeds vmapped at once; 0: all on GPU/TPU, 1 on CPU
   return c

@@ -46,10 +46,13 @@ class Tripped(errors.GuardError):
 
   def __init__(self, reason: str, detail: str, dtype: str):
     self.reason = reason
+    self.detail = detail
     self.dtype = dtype
+    hint = (' In float32, --config.dtype=float64 (dtype=auto re-runs in '
+            'float64 by itself) may recover it.' if dtype == 'float32' else '')
     super().__init__(
         f'guard "{reason}" tripped in {dtype}: {detail}. Refusing to choose '
-        f'ops from these scores. What to change: {_ADVICE[reason]}.')
+        f'ops from these scores. What to change: {_ADVICE[reason]}.{hint}')
 
 
 def check_scores(r: float, scores: dict[str, np.ndarray],

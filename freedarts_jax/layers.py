@@ -7,6 +7,7 @@ The modules here declare parameters only; their values come from
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 BN_MODES = ('train', 'eval', 'none')
 BN_EPS = 1e-5
@@ -121,15 +122,28 @@ class ReLUConvBN(nn.Module):
 
 
 def avg_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
-  """Average pool with 'same' padding that excludes the padding."""
+  """Average pool, 'same' padding excluded from the average (PyTorch's
+  count_include_pad=False).
+
+  The divisor (how many real pixels each window covers) is a constant of the
+  shape, built with numpy in x's dtype: Flax's own version divides by a pool
+  of an untyped jnp.ones, which is float64 under x64 and silently promotes a
+  float32 network to float64.
+  """
   pad = (window - 1) // 2
-  return nn.avg_pool(
-      x,
-      (window, window),
-      strides=(stride, stride),
-      padding=((pad, pad), (pad, pad)),
-      count_include_pad=False,
-  )
+  padding = ((0, 0), (pad, pad), (pad, pad), (0, 0))
+  dims, strides = (1, window, window, 1), (1, stride, stride, 1)
+  total = jax.lax.reduce_window(x, np.zeros((), x.dtype), jax.lax.add, dims,
+                                strides, padding)
+  h, w = x.shape[1:3]
+  counts = np.zeros((1, h + 2 * pad, w + 2 * pad, 1))
+  for i in range(0, h + 2 * pad - window + 1, stride):
+    for j in range(0, w + 2 * pad - window + 1, stride):
+      counts[0, i // stride, j // stride, 0] = (
+          min(i + window, h + pad) - max(i, pad)) * (
+              min(j + window, w + pad) - max(j, pad))
+  counts = counts[:, :total.shape[1], :total.shape[2]]
+  return total / jnp.asarray(counts, x.dtype)
 
 
 def max_pool(x: jax.Array, window: int, stride: int) -> jax.Array:

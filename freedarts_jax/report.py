@@ -16,7 +16,8 @@ def format_result(result: dict) -> str:
                  + result['dtype_fallback']['reason'])
   ops = result['ops']
   for name, rows in result['scores'].items():
-    lines.append(f'ZEROS of the last round ({name}):')
+    seed_note = ', first seed' if result.get('ensemble') else ''
+    lines.append(f'ZEROS of the last round ({name}{seed_note}):')
     lines.append('  edge  ' + ' '.join(f'{op:>13}' for op in ops))
     for label, row in zip(result['edges'][name], rows):
       lines.append(f'  {label:<5} ' + ' '.join(f'{v:13.4e}' for v in row))
@@ -28,6 +29,18 @@ def format_result(result: dict) -> str:
   if 'eval_params' in result:
     lines.append(f'{result["eval_network"]}: {result["eval_params"]:,} '
                  f'parameters (DARTS-V2: {result["darts_v2_params"]:,})')
+  ens = result.get('ensemble')
+  if ens:
+    lines.append(f'{len(ens["seeds"])} seeds: consensus cell above, chosen by '
+                 f'{ens["agree"]} of them; op wins per edge:')
+    for name, rows in ens['wins'].items():
+      for label, row in zip(result['edges'][name], rows):
+        lines.append(f'  {label:<5} ' + ' '.join(f'{v:13d}' for v in row))
+    stats = ens.get('benchmark_stats')
+    if stats:
+      lines.append('over the seeds\' cells: ' + ', '.join(
+          f'{name} {stats[col]["mean"]:.2f} +- {stats[col]["std"]:.2f}'
+          for name, col in _ACCURACIES))
   t = result['timing']
   lines.append(f'time: init {t["init_s"]:.1f} s, compile {t["compile_s"]:.1f}'
                f' s, scoring {t["score_s"]:.2f} s over '

@@ -1,8 +1,9 @@
 """The search schedules of spec section 2: one-shot and iterative pruning.
 
-A schedule drives `score(mask) -> (R, scores)` (scores and masks are dicts of
-numpy (edges, ops) arrays) and returns the rounds. Column 0 is 'none': it is
-removed first on every edge and never kept while another op remains.
+A schedule drives `score(masks) -> (R, scores)` for a batch of K independent
+searches (seeds) in lockstep: masks and scores are dicts of numpy
+(K, edges, ops) arrays, R is (K,). Column 0 is 'none': it is removed first on
+every edge and never kept while another op remains.
 """
 
 from collections.abc import Callable
@@ -11,7 +12,17 @@ import numpy as np
 
 SCHEDULES = ('oneshot', 'iterative_edge', 'iterative_global')
 
-ScoreFn = Callable[[dict], tuple[float, dict]]
+ScoreFn = Callable[[dict], tuple[np.ndarray, dict]]
+Removal = tuple[str, int, int]  # (alpha tensor, edge, op)
+
+
+def num_rounds(schedule: str, shapes: dict[str, tuple[int, int]]) -> int:
+  """How many scoring rounds a schedule takes."""
+  if schedule == 'oneshot':
+    return 1
+  if schedule == 'iterative_edge':
+    return max(o for _, o in shapes.values()) - 1
+  return sum(e * (o - 1) for e, o in shapes.values())
 
 
 def _ranked(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -21,52 +32,60 @@ def _ranked(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
   return s
 
 
+def removals(schedule: str, scores: dict, mask: dict) -> list[Removal]:
+  """The ops one search removes this round (scores, mask: (E, O) each)."""
+  if schedule == 'oneshot':
+    return []
+  candidates = []
+  for k in sorted(mask):
+    ranked = _ranked(scores[k], mask[k])
+    for e in range(mask[k].shape[0]):
+      if mask[k][e].sum() > 1:
+        o = int(np.argmin(ranked[e]))
+        candidates.append((ranked[e, o], (k, e, o)))
+  if schedule == 'iterative_edge':
+    return [c for _, c in candidates]
+  if schedule == 'iterative_global':
+    return [min(candidates, key=lambda c: c[0])[1]] if candidates else []
+  raise ValueError(f'unknown schedule {schedule!r}')
+
+
 def run(schedule: str, score: ScoreFn, shapes: dict[str, tuple[int, int]],
+        num: int = 1,
         on_round: Callable[[int, dict], None] = lambda i, r: None
         ) -> list[dict]:
-  """Runs a schedule.
+  """Runs `num` searches of one schedule in lockstep.
 
   Args:
     schedule: one of SCHEDULES.
-    score: mask -> (R, scores); it raises if a guard trips.
+    score: masks -> (R, scores), batched over the K searches; it raises if a
+      guard trips.
     shapes: alpha tensor name -> (edges, ops).
+    num: K, the number of searches.
     on_round: called with (round index, round record) after each round.
 
   Returns:
-    Rounds, each {'mask': mask scored, 'r': R, 'scores': scores, 'removed':
-    [(tensor, edge, op index), ...]}; the final mask is the last round's mask
-    with its removals applied ('mask_after' of the last round).
+    Rounds, each {'mask': masks scored, 'r': R, 'scores': scores, 'removed':
+    per search a list of (tensor, edge, op), 'mask_after': masks with the
+    removals applied}.
   """
-  mask = {k: np.ones(s, np.float64) for k, s in shapes.items()}
+  if schedule not in SCHEDULES:
+    raise ValueError(f'unknown schedule {schedule!r}')
+  mask = {k: np.ones((num, *s), np.float64) for k, s in shapes.items()}
   rounds = []
   while True:
     r, scores = score(mask)
     record = {'mask': {k: m.copy() for k, m in mask.items()}, 'r': r,
               'scores': scores, 'removed': []}
-    if schedule == 'oneshot':
-      removals = []
-    elif schedule == 'iterative_edge':
-      removals = [(k, e, int(np.argmin(_ranked(scores[k], mask[k])[e])))
-                  for k in sorted(mask) for e in range(mask[k].shape[0])
-                  if mask[k][e].sum() > 1]
-    elif schedule == 'iterative_global':
-      best = None
-      for k in sorted(mask):
-        ranked = _ranked(scores[k], mask[k])
-        for e in range(mask[k].shape[0]):
-          if mask[k][e].sum() > 1:
-            o = int(np.argmin(ranked[e]))
-            if best is None or ranked[e, o] < best[0]:
-              best = (ranked[e, o], (k, e, o))
-      removals = [best[1]] if best else []
-    else:
-      raise ValueError(f'unknown schedule {schedule!r}')
-    for k, e, o in removals:
-      mask[k][e, o] = 0.0
-    record['removed'] = removals
+    for b in range(num):
+      removed = removals(schedule, {k: s[b] for k, s in scores.items()},
+                         {k: m[b] for k, m in mask.items()})
+      for k, e, o in removed:
+        mask[k][b, e, o] = 0.0
+      record['removed'].append(removed)
     record['mask_after'] = {k: m.copy() for k, m in mask.items()}
     rounds.append(record)
     on_round(len(rounds) - 1, record)
     if schedule == 'oneshot' or all(
-        (m.sum(axis=1) == 1).all() for m in mask.values()):
+        (m.sum(axis=-1) == 1).all() for m in mask.values()):
       return rounds

@@ -2,7 +2,8 @@
 
 Importable from notebooks: it returns the result dict and, given a workdir,
 writes workdir/result.json (atomically; never over an existing one unless
-`overwrite`).
+`overwrite`). With `config.num_seeds = K > 1` it runs K searches (seeds
+seed..seed+K-1) in lockstep, each scoring round one compiled call for all K.
 """
 
 import functools
@@ -14,7 +15,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import tqdm
 
+from freedarts_jax import ensemble
 from freedarts_jax import errors
 from freedarts_jax import guards
 from freedarts_jax import runtime
@@ -23,80 +26,125 @@ from freedarts_jax import validation
 from freedarts_jax import zeros
 
 
-def _to_numpy(tree) -> dict:
-  return {k: np.asarray(v, np.float64) for k, v in tree.items()}
-
-
-@functools.cache
-def _compiled_score(model, input_shape, dtype: str, variables_spec,
-                    alpha_spec):
-  """The score compiled ahead of time, once per process and shape."""
-  score_fn = zeros.make_score_fn(model, input_shape, jnp.dtype(dtype))
-  t = time.perf_counter()
-  variables = jax.tree.unflatten(*variables_spec)
-  alpha = jax.tree.unflatten(*alpha_spec)
-  compiled = score_fn.lower(variables, alpha, alpha).compile()
-  compile_s = time.perf_counter() - t
-  logging.info('compiled the %s score in %.1f s', dtype, compile_s)
-  return compiled
-
-
 def _spec(tree):
   leaves, treedef = jax.tree.flatten(tree)
   return treedef, tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in leaves)
 
 
+@functools.cache
+def _compiled_score(model, input_shape, dtype: str, variables_spec,
+                    alpha_spec, num: int, batch: int):
+  """The score compiled ahead of time, once per process and shape.
+
+  With num > 1 the arguments carry a leading seed axis and `jax.lax.map`
+  scores `batch` seeds at a time under vmap (all of them when batch = num).
+  """
+  one = zeros.make_score_fn(model, input_shape, jnp.dtype(dtype))
+  score_fn = one if num == 1 else jax.jit(lambda v, a, m: jax.lax.map(
+      lambda args: one(*args), (v, a, m), batch_size=batch))
+  variables = jax.tree.unflatten(*variables_spec)
+  alpha = jax.tree.unflatten(*alpha_spec)
+  t = time.perf_counter()
+  compiled = score_fn.lower(variables, alpha, alpha).compile()
+  logging.info('compiled the %s score in %.1f s', dtype,
+               time.perf_counter() - t)
+  return compiled
+
+
 def _score_in(dtype: str, model, input_shape, variables, alpha, probe_alpha,
-              space, schedule_name: str) -> dict:
+              space, config, seeds: list[int]) -> dict:
   """Compiles the score in `dtype`, probes R, runs the schedule (guarded)."""
-  ones = {k: jnp.ones(s, jnp.float32) for k, s in space.alpha_shapes.items()}
+  num = len(seeds)
+  batch = ensemble.batch_size(config.ensemble_batch, num)
+  lead = (num,) if num > 1 else ()
+  ones = {k: jnp.ones(lead + s, jnp.float32)
+          for k, s in space.alpha_shapes.items()}
   t = time.perf_counter()
   compiled = _compiled_score(model, input_shape, dtype, _spec(variables),
-                             _spec(alpha))
+                             _spec(alpha), num, batch)
   compile_s = time.perf_counter() - t
 
+  def call(a, masks):  # -> R (K,), scores {k: (K, E, O)}
+    r, scores = jax.block_until_ready(compiled(variables, a, masks))
+    r = np.atleast_1d(np.asarray(r, np.float64))
+    return r, {k: np.asarray(v, np.float64).reshape(num, *v.shape[-2:])
+               for k, v in scores.items()}
+
+  def check(b, check_fn, *args):
+    try:
+      check_fn(*args)
+    except guards.Tripped as e:
+      if num == 1:
+        raise
+      raise guards.Tripped(e.reason, f'seed {seeds[b]}: {e.detail}',
+                           dtype) from e
+
   t = time.perf_counter()
-  r, _ = compiled(variables, alpha, ones)
-  r_probe, _ = compiled(variables, probe_alpha, ones)
-  guards.check_r_depends_on_alpha(float(r), float(r_probe), dtype)
+  r, _ = call(alpha, ones)
+  r_probe, _ = call(probe_alpha, ones)
+  for b in range(num):
+    check(b, guards.check_r_depends_on_alpha, r[b], r_probe[b], dtype)
   guard_s = time.perf_counter() - t
 
   score_s = 0.0
 
-  def score(mask):
+  def score(masks):
     nonlocal score_s
     t = time.perf_counter()
-    r, scores = compiled(variables, alpha,
-                         {k: jnp.asarray(m, jnp.float32)
-                          for k, m in mask.items()})
-    r, scores = float(r), _to_numpy(jax.block_until_ready(scores))
+    r, scores = call(alpha, {k: jnp.asarray(m.reshape(lead + m.shape[1:]),
+                                            jnp.float32)
+                             for k, m in masks.items()})
     score_s += time.perf_counter() - t
-    guards.check_scores(r, scores, mask, space.ops, space.edge_labels, dtype)
+    for b in range(num):
+      check(b, guards.check_scores, r[b], {k: s[b] for k, s in scores.items()},
+            {k: m[b] for k, m in masks.items()}, space.ops, space.edge_labels,
+            dtype)
     return r, scores
 
-  def log_round(i, record):
-    removed = ', '.join(f'{space.edge_labels[k][e]}:{space.ops[o]}'
-                        for k, e, o in record['removed'])
-    logging.info('round %d: R = %.6g; removed %s', i, record['r'],
-                 removed or 'nothing')
+  total = schedule.num_rounds(config.schedule, space.alpha_shapes)
+  with tqdm.tqdm(total=total, desc=f'scoring ({dtype})', unit='round',
+                 disable=None) as bar:
 
-  rounds = schedule.run(schedule_name, score, space.alpha_shapes, log_round)
+    def on_round(i, record):
+      removed = ', '.join(f'{space.edge_labels[k][e]}:{space.ops[o]}'
+                          for k, e, o in record['removed'][0])
+      logging.info('round %d: R = %.6g; removed %s', i, record['r'][0],
+                   removed or 'nothing')
+      bar.update()
+
+    rounds = schedule.run(config.schedule, score, space.alpha_shapes, num,
+                          on_round)
   return {'rounds': rounds, 'compile_s': compile_s, 'score_s': score_s,
           'guard_s': guard_s}
 
 
-def _round_json(record: dict, space) -> dict:
+def _round_json(record: dict, space, b: int) -> dict:
   return {
-      'r': record['r'],
-      'scores': {k: v.tolist() for k, v in record['scores'].items()},
-      'mask': {k: v.astype(int).tolist() for k, v in record['mask'].items()},
+      'r': float(record['r'][b]),
+      'scores': {k: v[b].tolist() for k, v in record['scores'].items()},
+      'mask': {k: v[b].astype(int).tolist()
+               for k, v in record['mask'].items()},
       'removed': [[k, space.edge_labels[k][e], space.ops[o]]
-                  for k, e, o in record['removed']],
+                  for k, e, o in record['removed'][b]],
   }
 
 
 def result_path(workdir) -> pathlib.Path:
   return pathlib.Path(workdir) / 'result.json'
+
+
+def _init(config, model, input_shape, space, seeds):
+  """Variables, alpha and the guard's perturbed alpha, stacked over seeds."""
+  init = zeros.make_init_fn(model, input_shape, space.alpha_shapes,
+                            config.alpha_init, config.alpha_scale)
+  drawn = []
+  for seed in seeds:
+    init_key, probe_key = jax.random.split(jax.random.key(seed))
+    variables, alpha = init(init_key)
+    drawn.append((variables, alpha, zeros.perturb(alpha, probe_key)))
+  if len(seeds) == 1:
+    return drawn[0]
+  return jax.tree.map(lambda *x: jnp.stack(x), *drawn)
 
 
 def run_search(config: ml_collections.ConfigDict, workdir=None,
@@ -124,13 +172,11 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
   hw, num_classes = space.datasets[config.dataset]
   input_shape = (hw, hw, 3)
   model = space.build(config, num_classes)
-  init_key, probe_key = jax.random.split(jax.random.key(config.seed))
+  seeds = [config.seed + i for i in range(config.num_seeds)]
 
   t = time.perf_counter()
-  init = zeros.make_init_fn(model, input_shape, space.alpha_shapes,
-                            config.alpha_init, config.alpha_scale)
-  variables, alpha = init(init_key)
-  probe_alpha = zeros.perturb(alpha, probe_key)
+  variables, alpha, probe_alpha = _init(config, model, input_shape, space,
+                                        seeds)
   init_s = time.perf_counter() - t
 
   tried = ['float32', 'float64'] if config.dtype == 'auto' else [config.dtype]
@@ -138,7 +184,7 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
   for dtype in tried:
     try:
       outcome = _score_in(dtype, model, input_shape, variables, alpha,
-                          probe_alpha, space, config.schedule)
+                          probe_alpha, space, config, seeds)
       compile_s += outcome['compile_s']
       break
     except guards.Tripped as e:
@@ -152,11 +198,16 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
       fallback = {'from': dtype, 'reason': e.reason, 'message': str(e)}
 
   rounds = outcome['rounds']
-  genotype = space.choose(rounds[-1]['scores'], rounds[-1]['mask_after'])
+  last = rounds[-1]
+  genotypes = [
+      space.choose({k: s[b] for k, s in last['scores'].items()},
+                   {k: m[b] for k, m in last['mask_after'].items()})
+      for b in range(len(seeds))]
   result = {
       'space': space.name,
       'dataset': config.dataset,
       'seed': config.seed,
+      'num_seeds': config.num_seeds,
       'dtype': dtype,
       'dtype_requested': config.dtype,
       'dtype_fallback': fallback,
@@ -166,21 +217,29 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
       'schedule': config.schedule,
       'ops': list(space.ops),
       'edges': {k: list(v) for k, v in space.edge_labels.items()},
-      **space.describe(genotype),
-      'r': rounds[0]['r'],
-      'scores': {k: v.tolist() for k, v in rounds[-1]['scores'].items()},
-      'rounds': [_round_json(r, space) for r in rounds],
-      'benchmark': space.benchmark(genotype) if space.benchmark else None,
+      **space.describe(genotypes[0]),
+      'r': float(rounds[0]['r'][0]),
+      'scores': {k: v[0].tolist() for k, v in last['scores'].items()},
+      'rounds': [_round_json(r, space, 0) for r in rounds],
+      'benchmark': space.benchmark(genotypes[0]) if space.benchmark else None,
+  }
+  if len(seeds) > 1:
+    summary = ensemble.summarize(space, seeds, genotypes, rounds[0]['r'])
+    result.update(space.describe(summary['consensus_genotype']))
+    result['benchmark'] = summary['consensus_benchmark']
+    result['ensemble'] = summary['ensemble']
+  result.update({
       'timing': {'init_s': init_s, 'compile_s': compile_s,
                  'score_s': outcome['score_s'], 'guard_s': outcome['guard_s'],
                  'total_s': time.perf_counter() - t_start},
       'device': runtime.device(),
       'versions': runtime.versions(),
       'config': config.to_dict(),
-  }
+  })
   if workdir is not None:
     if space.write_artifacts:
-      result['artifacts'] = space.write_artifacts(genotype,
-                                                  pathlib.Path(workdir))
+      result['artifacts'] = space.write_artifacts(
+          genotypes[0] if len(seeds) == 1 else summary['consensus_genotype'],
+          pathlib.Path(workdir))
     runtime.write_json(result_path(workdir), result)
   return result

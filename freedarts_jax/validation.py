@@ -42,4 +42,10 @@ def check(config: ml_collections.ConfigDict) -> spaces.Space:
     _choice(config, field, valid)
   for field in space.size_fields:
     _positive(config, field)
+  _positive(config, 'num_seeds')
+  if isinstance(config.ensemble_batch, bool) or not isinstance(
+      config.ensemble_batch, int) or config.ensemble_batch < 0:
+    raise errors.ConfigError(
+        'config.ensemble_batch must be an integer >= 0 (0: automatic), got '
+        f'{config.ensemble_batch!r}.')
   return space

@@ -28,6 +28,7 @@ class Space:
     choose: (last scores, final mask) -> genotype, both dicts of numpy
       (edges, ops) arrays.
     describe: genotype -> JSON-able dict for result.json.
+    one_hot: genotype -> dict of (edges, ops) 0/1 arrays, the ops it keeps.
     edge_labels: alpha tensor name -> a label per edge, for tables.
     benchmark: genotype -> ground-truth row (None where no table exists).
     write_artifacts: (genotype, workdir) -> list of files written next to
@@ -43,6 +44,7 @@ class Space:
   build: Callable[..., nn.Module]
   choose: Callable[[dict, dict], object]
   describe: Callable[[object], dict]
+  one_hot: Callable[[object], dict]
   edge_labels: dict[str, tuple[str, ...]]
   benchmark: Callable[[object], dict] | None = None
   write_artifacts: Callable[[object, pathlib.Path], list[str]] | None = None
@@ -66,6 +68,12 @@ def _nb201_choose(scores: dict, mask: dict) -> nb201.Genotype:
 def _nb201_describe(genotype: nb201.Genotype) -> dict:
   return {'arch': nb201.to_string(genotype), 'genotype': list(genotype),
           'connected': nb201.is_connected(genotype)}
+
+
+def _nb201_one_hot(genotype: nb201.Genotype) -> dict:
+  out = np.zeros((len(nb201.EDGES), len(nb201.OPS)))
+  out[np.arange(len(genotype)), [nb201.OPS.index(op) for op in genotype]] = 1
+  return {'cell': out}
 
 
 def _nb201_benchmark(genotype: nb201.Genotype) -> dict:
@@ -99,6 +107,7 @@ SPACES = {
         build=_nb201_build,
         choose=_nb201_choose,
         describe=_nb201_describe,
+        one_hot=_nb201_one_hot,
         edge_labels={'cell': tuple(f'{t}<-{f}' for t, f in nb201.EDGES)},
         benchmark=_nb201_benchmark,
         size_fields=('channels', 'cells_per_stage'),
@@ -111,6 +120,7 @@ SPACES = {
         build=_darts_build,
         choose=darts_genotype.choose,
         describe=_darts_describe,
+        one_hot=darts_genotype.one_hot,
         edge_labels={kind: tuple(f'{t}<-{f}' for t, f in darts.EDGES)
                      for kind in darts.CELLS},
         write_artifacts=darts_plot.write_cells,

@@ -218,3 +218,14 @@ def edge_ops(pairs: Pairs) -> tuple[tuple[str, ...], ...]:
   for i, (op, inp) in enumerate(pairs):
     ops[EDGES.index((NODES[i // 2], inp))].append(op)
   return tuple(tuple(o) for o in ops)
+
+
+def one_hot(genotype: Genotype) -> dict[str, np.ndarray]:
+  """{'normal': (14, 8), 'reduce': (14, 8)}: 1 for each op the cells keep."""
+  out = {}
+  for kind in CELLS:
+    hot = np.zeros((len(EDGES), len(OPS)))
+    for e, ops in enumerate(edge_ops(getattr(genotype, kind))):
+      hot[e, [OPS.index(op) for op in ops]] = 1
+    out[kind] = hot
+  return out

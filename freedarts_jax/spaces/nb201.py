@@ -42,6 +42,7 @@ class ConvOpVars(nn.Module):
 
   @nn.compact
   def __call__(self, in_features: int):
+    # Values come from freedarts_jax.init.torch_init; this declares the shape.
     kernel = self.param(
         'kernel', nn.initializers.lecun_normal(),
         (self.kernel, self.kernel, in_features, self.features), jnp.float32)

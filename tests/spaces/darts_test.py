@@ -116,6 +116,16 @@ def test_rule_refuses_an_edge_with_only_none_left():
     dg.choose_cell(np.ones((14, 8)), mask)
 
 
+def test_one_hot_marks_the_kept_ops():
+  hot = dg.one_hot(ALL_OPS)
+  assert hot['normal'].sum() == hot['reduce'].sum() == 8
+  assert hot['normal'][_edge(4, 3)].tolist() == [0, 1, 0, 0, 1, 0, 0, 0]
+  # As ensemble.summarize uses it: the rule on win counts.
+  again = dg.choose(hot, {k: np.ones((14, 8)) for k in hot})
+  assert set(again.normal[:2]) == set(ALL_OPS.normal[:2])
+  assert set(again.reduce) == set(ALL_OPS.reduce)
+
+
 def test_choose_both_cells():
   s = {'normal': np.ones((14, 8)), 'reduce': np.ones((14, 8))}
   m = {'normal': np.ones((14, 8)), 'reduce': np.ones((14, 8))}
@@ -225,17 +235,6 @@ def test_imagenet_stem_and_first_preprocess():
   assert out.shape == (1, 1000)
 
 
-def _one_hot(genotype: dg.Genotype) -> dict:
-  alpha = {}
-  for kind in dg.CELLS:
-    a = np.zeros((14, 8))  # unchosen edges and ops: 0
-    for e, ops in enumerate(dg.edge_ops(getattr(genotype, kind))):
-      for op in ops:
-        a[e, OPS.index(op)] = 1
-    alpha[kind] = jnp.asarray(a, jnp.float64)
-  return alpha
-
-
 def _get(tree, path):
   for p in path:
     tree = tree[p.key]
@@ -253,7 +252,9 @@ def test_one_hot_supernet_equals_discrete_network(genotype, bn_mode):
                             'normal', 1e-3)
   variables = zeros.cast(init(jax.random.key(1))[0], jnp.float64)
   x = jax.random.normal(jax.random.key(2), (2, 8, 8, 3), jnp.float64)
-  out_super = supernet.apply(variables, x, _one_hot(genotype))
+  alpha = {k: jnp.asarray(a, jnp.float64)  # 0 on unchosen edges and ops
+           for k, a in dg.one_hot(genotype).items()}
+  out_super = supernet.apply(variables, x, alpha)
 
   discrete = darts.Network(10, 4, 3, bn_mode=bn_mode, genotype=genotype)
   shapes = jax.eval_shape(discrete.init, jax.random.key(0), x)

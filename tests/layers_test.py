@@ -1,0 +1,49 @@
+"""Shared layers: BatchNorm modes, the average pool, dtype discipline."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from freedarts_jax import layers
+from freedarts_jax import zeros
+from freedarts_jax.spaces import nb201
+
+
+@pytest.mark.parametrize('stride', [1, 2])
+def test_avg_pool_excludes_padding_like_pytorch(stride):
+  x = jax.random.normal(jax.random.key(0), (2, 7, 9, 3), jnp.float64)
+  expected = nn.avg_pool(x, (3, 3), strides=(stride, stride),
+                         padding=((1, 1), (1, 1)), count_include_pad=False)
+  np.testing.assert_allclose(layers.avg_pool(x, 3, stride), expected,
+                             rtol=1e-12)
+  # corner of a stride-1 pool: 4 real pixels
+  assert layers.avg_pool(x, 3, 1)[0, 0, 0, 0] == pytest.approx(
+      float(x[0, :2, :2, 0].mean()))
+
+
+def test_avg_pool_keeps_float32():
+  x = jnp.ones((1, 4, 4, 2), jnp.float32)
+  assert layers.avg_pool(x, 3, 1).dtype == jnp.float32
+
+
+def test_batch_norm_modes():
+  x = jax.random.normal(jax.random.key(1), (2, 4, 4, 3), jnp.float64) * 3 + 1
+  y = layers.batch_norm(x, 'train')
+  np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), 0, atol=1e-12)
+  np.testing.assert_allclose(y.var(axis=(0, 1, 2)), 1, rtol=1e-4)
+  mean, var = jnp.full((3,), 2.0), jnp.full((3,), 4.0)
+  np.testing.assert_allclose(layers.batch_norm(x, 'eval', mean, var),
+                             (x - 2) / np.sqrt(4 + layers.BN_EPS))
+  assert layers.batch_norm(x, 'none') is x
+
+
+def test_float32_score_has_no_float64_inside():
+  model = nb201.Network(10, channels=4, cells_per_stage=1)
+  init = zeros.make_init_fn(model, (8, 8, 3), nb201.alpha_shapes(), 'normal',
+                            1e-3)
+  variables, alpha = init(jax.random.key(0))
+  score = zeros.make_score_fn(model, (8, 8, 3), jnp.float32)
+  jaxpr = str(jax.make_jaxpr(score)(variables, alpha, alpha))
+  assert 'f64' not in jaxpr
