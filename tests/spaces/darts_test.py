@@ -315,3 +315,12 @@ def test_cli_end_to_end_on_a_tiny_supernet(tmp_path):
     assert (tmp_path / 'run' / name).read_bytes()[:4] == b'\x89PNG'
   assert len(result['rounds']) == 7  # iterative_edge: 8 ops -> 1
   assert '3,349,342' in proc.stdout
+
+
+def test_float32_score_has_no_float64_inside():
+  model = darts.Network(10, 4, 3, bn_mode='eval')
+  init = zeros.make_init_fn(model, (8, 8, 3), darts.alpha_shapes(), 'normal',
+                            1e-3)
+  variables, alpha = init(jax.random.key(0))
+  score = zeros.make_score_fn(model, (8, 8, 3), jnp.float32)
+  assert 'f64' not in str(jax.make_jaxpr(score)(variables, alpha, alpha))
