@@ -146,5 +146,40 @@ def avg_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
   return total / jnp.asarray(counts, x.dtype)
 
 
+def max_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
+  """Max pool with PyTorch's symmetric padding (padding never wins)."""
+  pad = (window - 1) // 2
+  return nn.max_pool(
+      x,
+      (window, window),
+      strides=(stride, stride),
+      padding=((pad, pad), (pad, pad)),
+  )
+
+
+class FactorizedReduce(nn.Module):
+  """ReLU, two 1x1 stride-2 convs on x and on x shifted by one pixel, BN.
+
+  DARTS's halving of the resolution without losing every other pixel: the
+  two convs give features // 2 channels each, concatenated.
+  """
+
+  features: int
+  bn_mode: str = 'train'
+  affine: bool = True
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:  # (B, H, W, C), H, W even
+    if self.features % 2:
+      raise ValueError(f'FactorizedReduce needs an even width, got '
+                       f'{self.features}')
+    x = nn.relu(x)
+    half = self.features // 2
+    a = Conv(half, 1, 2, name='conv_1')(x)
+    b = Conv(half, 1, 2, name='conv_2')(x[:, 1:, 1:, :])
+    y = jnp.concatenate([a, b], axis=-1)  # (B, H / 2, W / 2, features)
+    return BatchNorm(self.bn_mode, self.affine, name='bn')(y)
+
+
 def global_avg_pool(x: jax.Array) -> jax.Array:  # (B, H, W, C) -> (B, C)
   return jnp.mean(x, axis=(1, 2))

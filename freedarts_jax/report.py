@@ -26,6 +26,9 @@ def format_result(result: dict) -> str:
     lines.append('NB201 test accuracy (shipped table, index '
                  f'{bench["index"]}): ' + ', '.join(
                      f'{name} {bench[col]:.2f}' for name, col in _ACCURACIES))
+  if 'eval_params' in result:
+    lines.append(f'{result["eval_network"]}: {result["eval_params"]:,} '
+                 f'parameters (DARTS-V2: {result["darts_v2_params"]:,})')
   ens = result.get('ensemble')
   if ens:
     lines.append(f'{len(ens["seeds"])} seeds: consensus cell above, chosen by '

@@ -38,8 +38,10 @@ def check(config: ml_collections.ConfigDict) -> spaces.Space:
     raise errors.ConfigError(
         f'config.seed must be an integer >= 0, got {config.seed!r}.')
   _positive(config, 'alpha_scale', float)
-  _positive(config, 'channels')
-  _positive(config, 'cells_per_stage')
+  for field, valid in space.choice_fields.items():
+    _choice(config, field, valid)
+  for field in space.size_fields:
+    _positive(config, field)
   _positive(config, 'num_seeds')
   if isinstance(config.ensemble_batch, bool) or not isinstance(
       config.ensemble_batch, int) or config.ensemble_batch < 0:

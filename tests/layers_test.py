@@ -47,3 +47,28 @@ def test_float32_score_has_no_float64_inside():
   score = zeros.make_score_fn(model, (8, 8, 3), jnp.float32)
   jaxpr = str(jax.make_jaxpr(score)(variables, alpha, alpha))
   assert 'f64' not in jaxpr
+
+
+@pytest.mark.parametrize('stride', [1, 2])
+def test_max_pool_pads_like_pytorch(stride):
+  x = -jnp.abs(jax.random.normal(jax.random.key(2), (1, 6, 6, 2),
+                                 jnp.float32)) - 1  # all negative
+  y = layers.max_pool(x, 3, stride)
+  assert y.shape == (1, 6 // stride, 6 // stride, 2)
+  assert y.dtype == jnp.float32
+  assert y[0, 0, 0, 0] == x[0, :2, :2, 0].max()  # padding never wins
+
+
+def test_factorized_reduce_halves_and_shifts():
+  module = layers.FactorizedReduce(6, 'none')
+  x = jax.random.normal(jax.random.key(3), (1, 8, 8, 4), jnp.float32)
+  variables = module.init(jax.random.key(0), x)
+  y = module.apply(variables, x)
+  assert y.shape == (1, 4, 4, 6)
+  k1 = variables['params']['conv_1']['conv']['kernel'][0, 0]  # (4, 3)
+  k2 = variables['params']['conv_2']['conv']['kernel'][0, 0]
+  relu = np.maximum(np.asarray(x), 0)
+  np.testing.assert_allclose(y[0, 1, 2, :3], relu[0, 2, 4] @ k1, rtol=1e-5)
+  np.testing.assert_allclose(y[0, 1, 2, 3:], relu[0, 3, 5] @ k2, rtol=1e-5)
+  with pytest.raises(ValueError, match='even'):
+    layers.FactorizedReduce(5, 'none').init(jax.random.key(0), x)

@@ -9,6 +9,9 @@ import numpy as np
 
 from freedarts_jax import errors
 from freedarts_jax.benchmarks import nb201_table
+from freedarts_jax.spaces import darts
+from freedarts_jax.spaces import darts_genotype
+from freedarts_jax.spaces import darts_plot
 from freedarts_jax.spaces import nb201
 
 
@@ -30,6 +33,8 @@ class Space:
     benchmark: genotype -> ground-truth row (None where no table exists).
     write_artifacts: (genotype, workdir) -> list of files written next to
       result.json (e.g. cell pictures); None where there are none.
+    size_fields: config fields that must be positive integers.
+    choice_fields: config field -> its valid values, beyond the common ones.
   """
 
   name: str
@@ -43,6 +48,8 @@ class Space:
   edge_labels: dict[str, tuple[str, ...]]
   benchmark: Callable[[object], dict] | None = None
   write_artifacts: Callable[[object, pathlib.Path], list[str]] | None = None
+  size_fields: tuple[str, ...] = ()
+  choice_fields: dict[str, tuple] = dataclasses.field(default_factory=dict)
 
 
 def _nb201_build(config, num_classes: int) -> nn.Module:
@@ -73,6 +80,24 @@ def _nb201_benchmark(genotype: nb201.Genotype) -> dict:
   return nb201_table.load().lookup(nb201.to_string(genotype))
 
 
+def _darts_build(config, num_classes: int) -> nn.Module:
+  if config.channels % 2:
+    raise errors.ConfigError(
+        'config.channels must be even in the DARTS space (FactorizedReduce '
+        f'splits C in two halves), got {config.channels}.')
+  return darts.Network(num_classes, config.channels, config.layers,
+                       config.stem, config.bn_mode)
+
+
+def _darts_describe(genotype: darts_genotype.Genotype) -> dict:
+  return {'arch': darts_genotype.to_text(genotype),
+          'genotype': darts_genotype.to_json(genotype),
+          'eval_params': darts.eval_params(genotype),
+          'darts_v2_params': darts.darts_v2_params(),
+          'eval_network': 'CIFAR evaluation network: 20 cells, C = 36, 10 '
+                          'classes, auxiliary head excluded'}
+
+
 SPACES = {
     'nb201': Space(
         name='nb201',
@@ -85,6 +110,22 @@ SPACES = {
         one_hot=_nb201_one_hot,
         edge_labels={'cell': tuple(f'{t}<-{f}' for t, f in nb201.EDGES)},
         benchmark=_nb201_benchmark,
+        size_fields=('channels', 'cells_per_stage'),
+    ),
+    'darts': Space(
+        name='darts',
+        ops=darts.OPS,
+        datasets=darts.DATASETS,
+        alpha_shapes=darts.alpha_shapes(),
+        build=_darts_build,
+        choose=darts_genotype.choose,
+        describe=_darts_describe,
+        one_hot=darts_genotype.one_hot,
+        edge_labels={kind: tuple(f'{t}<-{f}' for t, f in darts.EDGES)
+                     for kind in darts.CELLS},
+        write_artifacts=darts_plot.write_cells,
+        size_fields=('channels', 'layers'),
+        choice_fields={'stem': darts.STEMS},
     ),
 }
 

@@ -1,0 +1,30 @@
+"""FreeDARTS on the DARTS CNN space: the 8-cell CIFAR supernet (C = 16).
+
+  python -m freedarts_jax.search --config=configs/darts.py --workdir=runs/darts
+
+Scores the supernet with ZEROS (BatchNorm in eval mode, float64), prunes the
+weakest op per edge until one is left, applies the DARTS rule (two edges per
+node) and writes result.json (genotype as JSON and as DARTS text, the size of
+its CIFAR evaluation network next to DARTS-V2's) with normal.png and
+reduce.png. bn_mode=train (the release) is refused: its scores are noise.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.space = 'darts'  # search space: nb201 | darts
+  c.dataset = 'cifar10'  # cifar10 | cifar100 (32px) | imagenet (224px)
+  c.seed = 0  # PRNG seed of the weights and alpha
+  c.dtype = 'float64'  # float32 | float64 | auto (float32, float64 on a guard)
+  c.bn_mode = 'eval'  # eval | none (BatchNorm removed) | train (refused)
+  c.alpha_init = 'normal'  # normal: |alpha_scale * N(0, 1)|; ones: alpha = 1
+  c.alpha_scale = 1e-3  # scale of the normal alpha draw
+  c.schedule = 'iterative_edge'  # oneshot | iterative_edge | iterative_global
+  c.channels = 16  # C of the first cells (doubles at each reduction); even
+  c.layers = 8  # cells; reductions at layers // 3 and 2 * layers // 3
+  c.stem = 'cifar'  # cifar: Conv3x3 + BN | imagenet: three stride-2 convs
+  c.num_seeds = 1  # K > 1: seeds seed..seed+K-1 scored together, consensus
+  c.ensemble_batch = 0  # seeds vmapped at once; 0: all on GPU/TPU, 1 on CPU
+  return c

@@ -1,0 +1,174 @@
+"""The DARTS CNN search space: cell, CIFAR and ImageNet supernets, sizes.
+
+Spec: ../shared/spec/FREEDARTS.md section 3. As for NB201, the supernet and
+the discrete network of a genotype are one module: with `genotype=None` every
+edge mixes all eight ops by the call argument alpha = {'normal': (14, 8),
+'reduce': (14, 8)}; with a genotype each node keeps its two (op, input)
+edges under the same parameter names, so the discrete network's variables are
+a subset of the supernet's. Ops, edges and genotypes: darts_genotype.py.
+"""
+
+import functools
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from freedarts_jax import layers
+from freedarts_jax.spaces import darts_ops
+from freedarts_jax.spaces.darts_genotype import (  # noqa: F401  (re-exported)
+    CELLS, DARTS_V2, EDGES, NODES, OPS, Genotype, edge_ops)
+
+# dataset -> (input height/width, classes)
+DATASETS = {'cifar10': (32, 10), 'cifar100': (32, 100),
+            'imagenet': (224, 1000)}
+STEMS = ('cifar', 'imagenet')
+STEM_MULTIPLIER = 3
+
+
+class Cell(nn.Module):
+  """Two inputs, four nodes (each the sum of its edges), output concat 2..5.
+
+  Attributes:
+    edge_ops: for each of the 14 edges, the ops it holds (all of OPS in the
+      supernet; those of the genotype in a discrete network, maybe none).
+    channels: C of the cell; the output has 4 C.
+    reduction: halve the resolution (stride 2 on the edges from the inputs).
+    reduction_prev: the previous cell reduced: preprocess0 is a
+      FactorizedReduce.
+    bn_mode: 'train' | 'eval' | 'none'.
+    affine: BatchNorms with scale and bias (False in the supernet, True in
+      the evaluation network; pools' BatchNorms never have them).
+  """
+
+  edge_ops: tuple[tuple[str, ...], ...]
+  channels: int
+  reduction: bool
+  reduction_prev: bool
+  bn_mode: str
+  affine: bool = False
+
+  @nn.compact
+  def __call__(self, s0: jax.Array, s1: jax.Array,
+               alpha: jax.Array | None) -> jax.Array:
+    c, mode, affine = self.channels, self.bn_mode, self.affine
+    if self.reduction_prev:
+      s0 = layers.FactorizedReduce(c, mode, affine, name='preprocess0')(s0)
+    else:
+      s0 = layers.ReLUConvBN(c, 1, 1, mode, affine, name='preprocess0')(s0)
+    s1 = layers.ReLUConvBN(c, 1, 1, mode, affine, name='preprocess1')(s1)
+    nodes, outs = [s0, s1], {}
+    for k in NODES:
+      # The nodes added since the last node: compute every op that reads them.
+      for j in ((0, 1) if k == NODES[0] else (k - 1,)):
+        wanted = [(f'edge{to}_{frm}', op)
+                  for e, (to, frm) in enumerate(EDGES) if frm == j
+                  for op in self.edge_ops[e]]
+        stride = 2 if self.reduction and j < 2 else 1
+        outs.update(darts_ops.ops_from(nodes[j], wanted, stride, mode, affine))
+      total = None
+      for e, (to, frm) in enumerate(EDGES):
+        for op in self.edge_ops[e]:
+          if to != k or op == 'none':
+            continue
+          y = outs[f'edge{to}_{frm}', op]
+          y = y if alpha is None else alpha[e, OPS.index(op)] * y
+          total = y if total is None else total + y
+      nodes.append(total)  # (B, H', W', C)
+    return jnp.concatenate(nodes[2:], axis=-1)  # (B, H', W', 4 C)
+
+
+class Network(nn.Module):
+  """DARTS supernet (genotype=None) or the network of one genotype.
+
+  Attributes:
+    num_classes: classifier outputs.
+    channels: C of the first cells (16 in the CIFAR supernet, 48 ImageNet,
+      36 in the CIFAR evaluation network); C doubles at each reduction.
+    layers: cells; reductions at layers // 3 and 2 * layers // 3.
+    stem: 'cifar' (Conv3x3 -> 3 C, BN) or 'imagenet' (stem0: Conv3x3 s2 ->
+      3 C / 2, BN, ReLU, Conv3x3 s2 -> 3 C, BN; stem1: ReLU, Conv3x3 s2, BN;
+      the first cell's preprocess0 is then a FactorizedReduce).
+    bn_mode: 'train' | 'eval' | 'none' for every BatchNorm.
+    affine: cell BatchNorms with scale and bias (the evaluation network).
+    genotype: None for the supernet, else a Genotype.
+  """
+
+  num_classes: int
+  channels: int = 16
+  layers: int = 8
+  stem: str = 'cifar'
+  bn_mode: str = 'train'
+  affine: bool = False
+  genotype: Genotype | None = None
+
+  def _stem(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    c, mode = STEM_MULTIPLIER * self.channels, self.bn_mode
+    if self.stem == 'cifar':
+      s = layers.Conv(c, 3, name='stem_conv')(x)
+      s = layers.BatchNorm(mode, name='stem_bn')(s)
+      return s, s
+    s0 = layers.Conv(c // 2, 3, 2, name='stem0_conv1')(x)
+    s0 = nn.relu(layers.BatchNorm(mode, name='stem0_bn1')(s0))
+    s0 = layers.Conv(c, 3, 2, name='stem0_conv2')(s0)
+    s0 = layers.BatchNorm(mode, name='stem0_bn2')(s0)
+    s1 = layers.Conv(c, 3, 2, name='stem1_conv')(nn.relu(s0))
+    return s0, layers.BatchNorm(mode, name='stem1_bn')(s1)
+
+  @nn.compact
+  def __call__(self, x: jax.Array, alpha: dict | None = None) -> jax.Array:
+    if self.stem not in STEMS:
+      raise ValueError(f'unknown DARTS stem {self.stem!r}')
+    s0, s1 = self._stem(x)  # (B, H', W', 3 C)
+    reduction_prev = self.stem == 'imagenet'
+    c = self.channels
+    for i in range(self.layers):
+      reduction = i in (self.layers // 3, 2 * self.layers // 3)
+      c = 2 * c if reduction else c
+      kind = CELLS[reduction]  # 'normal' or 'reduce'
+      if self.genotype is None:
+        ops, a = (OPS,) * len(EDGES), alpha[kind]  # (14, 8)
+      else:
+        ops, a = edge_ops(getattr(self.genotype, kind)), None
+      cell = Cell(ops, c, reduction, reduction_prev, self.bn_mode,
+                  self.affine, name=f'cell{i}')
+      s0, s1 = s1, cell(s0, s1, a)
+      reduction_prev = reduction
+    return layers.Dense(self.num_classes, name='classifier')(
+        layers.global_avg_pool(s1))  # (B, classes)
+
+
+def alpha_shapes() -> dict[str, tuple[int, int]]:
+  """Shapes of the architecture weights: one (14, 8) tensor per cell type."""
+  return {kind: (len(EDGES), len(OPS)) for kind in CELLS}
+
+
+def count_params(model: nn.Module, input_hw: int, alpha: bool) -> int:
+  """Parameters (not BatchNorm statistics) of a network; nothing is drawn."""
+  x = jax.ShapeDtypeStruct((1, input_hw, input_hw, 3), jnp.float32)
+  args = (x,)
+  if alpha:
+    args += ({k: jax.ShapeDtypeStruct(s, jnp.float32)
+              for k, s in alpha_shapes().items()},)
+  variables = jax.eval_shape(model.init, jax.random.key(0), *args)
+  return sum(math.prod(v.shape) for v in jax.tree.leaves(variables['params']))
+
+
+@functools.cache
+def eval_params(genotype: Genotype, channels: int = 36, layers_: int = 20,
+                num_classes: int = 10) -> int:
+  """Parameters of the CIFAR evaluation network of a genotype.
+
+  DARTS's retraining network: 20 cells, C = 36, stem 3 C, affine
+  BatchNorms, 10 classes; the auxiliary head is excluded (DARTS counts it
+  out too). Computed from shapes only (jax.eval_shape).
+  """
+  model = Network(num_classes, channels, layers_, 'cifar', 'eval',
+                  affine=True, genotype=genotype)
+  return count_params(model, 32, alpha=False)
+
+
+def darts_v2_params() -> int:
+  """eval_params of DARTS-V2, for comparison (DARTS paper: 3.3 M)."""
+  return eval_params(DARTS_V2)

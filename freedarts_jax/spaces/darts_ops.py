@@ -1,0 +1,157 @@
+"""The DARTS candidate ops, applied together for every edge that reads a node.
+
+Spec: ../shared/spec/FREEDARTS.md section 3. Each op's variables are declared
+by a small module named after its edge and op (`edge3_1_sep_conv_5x5`), so the
+supernet and a discrete network share names. The ops are applied per input
+node and per op kind, fused over the edges that read that node: the n
+depthwise convs become one depthwise conv over the input tiled n times, the n
+pointwise convs one batched matmul, and BatchNorm (per channel) runs once over
+the concatenation. Pools are computed once per node; each edge keeps its own
+BatchNorm statistics.
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from freedarts_jax import layers
+
+# op -> (kernel, dilation, number of (ReLU, depthwise, 1x1, BN) stages)
+CONV_OPS = {
+    'sep_conv_3x3': (3, 1, 2),
+    'sep_conv_5x5': (5, 1, 2),
+    'dil_conv_3x3': (3, 2, 1),
+    'dil_conv_5x5': (5, 2, 1),
+}
+POOLS = {'max_pool_3x3': layers.max_pool, 'avg_pool_3x3': layers.avg_pool}
+
+
+class _Kernel(nn.Module):
+  """One conv kernel, HWIO (its values come from init.torch_init)."""
+
+  shape: tuple[int, ...]
+
+  @nn.compact
+  def __call__(self) -> jax.Array:
+    return self.param('kernel', nn.initializers.lecun_normal(), self.shape,
+                      jnp.float32)
+
+
+class _BNVars(nn.Module):
+  """The statistics (and affine parameters) of one BatchNorm."""
+
+  channels: int
+  bn_mode: str
+  affine: bool
+
+  @nn.compact
+  def __call__(self) -> tuple:
+    if self.bn_mode == 'none':
+      return None, None, None, None
+    mean, var = layers.bn_stats(self, self.channels, self.bn_mode)
+    scale = bias = None
+    if self.affine:
+      scale = self.param('scale', nn.initializers.ones, (self.channels,),
+                         jnp.float32)
+      bias = self.param('bias', nn.initializers.zeros, (self.channels,),
+                        jnp.float32)
+    return mean, var, scale, bias
+
+
+class ConvOpVars(nn.Module):
+  """The variables of one sep_conv or dil_conv op, stage by stage.
+
+  Stage s has `dw{s}` (depthwise k x k, one input channel per group),
+  `pw{s}` (1x1) and `bn{s}`.
+  """
+
+  op: str
+  channels: int
+  bn_mode: str
+  affine: bool
+
+  @nn.compact
+  def __call__(self) -> list[tuple]:
+    k, _, stages = CONV_OPS[self.op]
+    c = self.channels
+    return [(_Kernel((k, k, 1, c), name=f'dw{s}')(),
+             _Kernel((1, 1, c, c), name=f'pw{s}')(),
+             _BNVars(c, self.bn_mode, self.affine, name=f'bn{s}')())
+            for s in range(1, stages + 1)]
+
+
+def _cat(parts):
+  return None if parts[0] is None else jnp.concatenate(parts, axis=-1)
+
+
+def _bn(y: jax.Array, bn_mode: str, bn_vars) -> jax.Array:
+  """BatchNorm of the concatenation, with the ops' statistics concatenated."""
+  mean, var, scale, bias = (_cat(p) for p in zip(*bn_vars))
+  return layers.batch_norm(y, bn_mode, mean, var, scale, bias)
+
+
+def _fused_stage(x: jax.Array, n: int, stage, stride: int, dilation: int,
+                 bn_mode: str) -> jax.Array:
+  """ReLU, depthwise, 1x1, BN for n ops at once; x is (B, H, W, n * C)."""
+  dws, pws, bns = zip(*stage)
+  dw = jnp.concatenate(dws, axis=-1).astype(x.dtype)  # (k, k, 1, n * C)
+  k, c = dw.shape[0], dws[0].shape[-1]
+  pad = dilation * (k - 1) // 2
+  y = jax.lax.conv_general_dilated(
+      nn.relu(x), dw, (stride, stride), ((pad, pad), (pad, pad)),
+      rhs_dilation=(dilation, dilation),
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'), feature_group_count=n * c)
+  b, h, w, _ = y.shape
+  pw = jnp.stack([p[0, 0] for p in pws]).astype(x.dtype)  # (n, C, C)
+  y = jnp.einsum('bhwnc,ncd->bhwnd', y.reshape(b, h, w, n, c), pw)
+  return _bn(y.reshape(b, h, w, n * c), bn_mode, bns)
+
+
+def ops_from(x: jax.Array, wanted, stride: int, bn_mode: str,
+             affine: bool) -> dict:
+  """Outputs of the ops on the edges that read one node.
+
+  Must be called from a compact `__call__` (the cell's): the ops' variables
+  are declared as submodules of that module.
+
+  Args:
+    x: the node, (B, H, W, C).
+    wanted: ((edge name, op), ...) to compute; 'none' is skipped (zeros).
+    stride: 2 on the edges from the inputs of a reduction cell, else 1.
+    bn_mode: 'train' | 'eval' | 'none'.
+    affine: whether the conv ops' BatchNorms have a scale and bias (pools'
+      never do).
+
+  Returns:
+    (edge name, op) -> (B, H / stride, W / stride, C).
+  """
+  c = x.shape[-1]
+  outs, groups = {}, {}
+  for edge, op in wanted:
+    if op != 'none':
+      groups.setdefault(op, []).append(edge)
+  for op, edges in groups.items():
+    n = len(edges)
+    if op in CONV_OPS:
+      _, dilation, _ = CONV_OPS[op]
+      stages = [ConvOpVars(op, c, bn_mode, affine, name=f'{e}_{op}')()
+                for e in edges]
+      y = jnp.concatenate([x] * n, axis=-1)  # (B, H, W, n * C)
+      for s, stage in enumerate(zip(*stages)):
+        y = _fused_stage(y, n, stage, stride if s == 0 else 1,
+                         dilation if s == 0 else 1, bn_mode)
+    elif op in POOLS:
+      pooled = POOLS[op](x, 3, stride)
+      bns = [_BNVars(c, bn_mode, False, name=f'{e}_{op}')() for e in edges]
+      y = _bn(jnp.concatenate([pooled] * n, axis=-1), bn_mode, bns)
+    elif op == 'skip_connect' and stride == 1:
+      y = jnp.concatenate([x] * n, axis=-1)
+    elif op == 'skip_connect':
+      y = jnp.concatenate(
+          [layers.FactorizedReduce(c, bn_mode, affine, name=f'{e}_{op}')(x)
+           for e in edges], axis=-1)
+    else:
+      raise ValueError(f'unknown DARTS op {op!r}')
+    for i, e in enumerate(edges):
+      outs[e, op] = y[..., i * c:(i + 1) * c]
+  return outs
