@@ -32,27 +32,32 @@ _ADVICE = {
                 'auto), alpha_init=normal, or another bn_mode',
     'underflow': 'scores fell below the smallest normal number of the dtype; '
                  'use --config.dtype=float64 (or auto)',
-    'r_constant': 'with bn_mode=train on one image (the DARTS release) the '
-                  'pooled features are exactly zero: use --config.bn_mode='
-                  'eval or none; with bn_mode=eval or none and a small '
-                  'alpha, the cells\' share of R shrinks like alpha_scale to '
-                  'the power of the depth: raise --config.alpha_scale (e.g. '
-                  '1.0) or use --config.bn_mode=train',
+    'r_constant': 'the cells\' share of R shrinks like alpha_scale to the '
+                  'power of the depth when BatchNorm does not renormalise: '
+                  'raise --config.alpha_scale (e.g. 1.0), or use '
+                  '--config.bn_mode=train where the space allows it',
+    'r_constant_train': 'with bn_mode=train on a single image every channel '
+                        'is zero-mean after BatchNorm; where every path to the '
+                        'classifier ends in one (the DARTS space, the '
+                        'release\'s failure) the pooled features are exactly '
+                        'zero: use --config.bn_mode=eval or none',
 }
 
 
 class Tripped(errors.GuardError):
   """A guard tripped; `reason` is one of the codes in the module docstring."""
 
-  def __init__(self, reason: str, detail: str, dtype: str):
+  def __init__(self, reason: str, detail: str, dtype: str,
+               advice: str | None = None):
     self.reason = reason
     self.detail = detail
     self.dtype = dtype
+    self.advice = advice or _ADVICE[reason]
     hint = (' In float32, --config.dtype=float64 (dtype=auto re-runs in '
             'float64 by itself) may recover it.' if dtype == 'float32' else '')
     super().__init__(
         f'guard "{reason}" tripped in {dtype}: {detail}. Refusing to choose '
-        f'ops from these scores. What to change: {_ADVICE[reason]}.{hint}')
+        f'ops from these scores. What to change: {self.advice}.{hint}')
 
 
 def check_scores(r: float, scores: dict[str, np.ndarray],
@@ -78,11 +83,13 @@ def check_scores(r: float, scores: dict[str, np.ndarray],
                       f'({row[(row > 0) & (row < tiny)].min():.3g})', dtype)
 
 
-def check_r_depends_on_alpha(r: float, r_perturbed: float, dtype: str) -> None:
+def check_r_depends_on_alpha(r: float, r_perturbed: float, dtype: str,
+                             bn_mode: str) -> None:
   """Raises Tripped('r_constant') if R did not move when alpha did."""
   change = abs(r_perturbed - r)
   if change <= R_RTOL[dtype] * abs(r):
     raise Tripped(
         'r_constant', f'R = {r:.10g} and R = {r_perturbed:.10g} after '
         f'changing every alpha by 50% (relative change {change / abs(r):.2g}'
-        f' <= {R_RTOL[dtype]:g})' if r else f'R = {r} for both alphas', dtype)
+        f' <= {R_RTOL[dtype]:g})' if r else f'R = {r} for both alphas', dtype,
+        _ADVICE['r_constant_train' if bn_mode == 'train' else 'r_constant'])

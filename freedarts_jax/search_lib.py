@@ -77,13 +77,14 @@ def _score_in(dtype: str, model, input_shape, variables, alpha, probe_alpha,
       if num == 1:
         raise
       raise guards.Tripped(e.reason, f'seed {seeds[b]}: {e.detail}',
-                           dtype) from e
+                           dtype, e.advice) from e
 
   t = time.perf_counter()
   r, _ = call(alpha, ones)
   r_probe, _ = call(probe_alpha, ones)
   for b in range(num):
-    check(b, guards.check_r_depends_on_alpha, r[b], r_probe[b], dtype)
+    check(b, guards.check_r_depends_on_alpha, r[b], r_probe[b], dtype,
+          config.bn_mode)
   guard_s = time.perf_counter() - t
 
   score_s = 0.0

@@ -55,11 +55,18 @@ def test_subnormal_is_underflow_in_its_dtype_only():
 
 
 def test_r_constant_threshold():
-  guards.check_r_depends_on_alpha(10.0, 10.0 * (1 + 2e-5), 'float32')
-  with pytest.raises(guards.Tripped, match='bn_mode') as e:
-    guards.check_r_depends_on_alpha(10.0, 10.0 * (1 + 5e-6), 'float32')
+  guards.check_r_depends_on_alpha(10.0, 10.0 * (1 + 2e-5), 'float32', 'eval')
+  with pytest.raises(guards.Tripped, match='alpha_scale') as e:
+    guards.check_r_depends_on_alpha(10.0, 10.0 * (1 + 5e-6), 'float32', 'eval')
   assert e.value.reason == 'r_constant'
-  guards.check_r_depends_on_alpha(10.0, 10.0 * (1 + 1e-12), 'float64')
+  guards.check_r_depends_on_alpha(10.0, 10.0 * (1 + 1e-12), 'float64', 'none')
+
+
+def test_r_constant_advice_follows_the_batchnorm_mode():
+  with pytest.raises(guards.Tripped) as e:
+    guards.check_r_depends_on_alpha(1.0, 1.0, 'float64', 'train')
+  assert 'bn_mode=eval or none' in str(e.value)
+  assert 'alpha_scale' not in str(e.value)
 
 
 def test_auto_reruns_in_float64_and_says_why():
