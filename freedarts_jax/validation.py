@@ -25,6 +25,14 @@ def _positive(config, field: str, kind=int) -> None:
         f'config.{field} must be a positive {kind.__name__}, got {value!r}.')
 
 
+def _at_least(config, field: str, minimum: int, note: str = '') -> None:
+  value = config[field]
+  if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    raise errors.ConfigError(
+        f'config.{field} must be an integer >= {minimum}{note}, got '
+        f'{value!r}.')
+
+
 def check(config: ml_collections.ConfigDict) -> spaces.Space:
   """Validates a search config; returns its Space."""
   space = spaces.get(config.space)
@@ -33,19 +41,12 @@ def check(config: ml_collections.ConfigDict) -> spaces.Space:
   _choice(config, 'bn_mode', layers.BN_MODES)
   _choice(config, 'alpha_init', ALPHA_INITS)
   _choice(config, 'schedule', schedule.SCHEDULES)
-  if isinstance(config.seed, bool) or not isinstance(config.seed, int) or (
-      config.seed < 0):
-    raise errors.ConfigError(
-        f'config.seed must be an integer >= 0, got {config.seed!r}.')
+  _at_least(config, 'seed', 0)
   _positive(config, 'alpha_scale', float)
   for field, valid in space.choice_fields.items():
     _choice(config, field, valid)
   for field in space.size_fields:
     _positive(config, field)
   _positive(config, 'num_seeds')
-  if isinstance(config.ensemble_batch, bool) or not isinstance(
-      config.ensemble_batch, int) or config.ensemble_batch < 0:
-    raise errors.ConfigError(
-        'config.ensemble_batch must be an integer >= 0 (0: automatic), got '
-        f'{config.ensemble_batch!r}.')
+  _at_least(config, 'ensemble_batch', 0, ' (0: automatic)')
   return space

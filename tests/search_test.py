@@ -69,6 +69,9 @@ def test_cli_never_overwrites_unless_asked(first_run):
     ('--config.alpha_init=zeros', 'ones'),
     ('--config.alpha_scale=-1.0', 'positive'),
     ('--config.channels=0', 'positive'),
+    ('--config.seed=-1', '>= 0'),
+    ('--config.num_seeds=0', 'positive'),
+    ('--config.ensemble_batch=-2', 'automatic'),
 ])
 def test_bad_values_give_one_clear_error(tmp_path, override, named):
   proc = _cli(tmp_path, override, f'--workdir={tmp_path / "run"}')
