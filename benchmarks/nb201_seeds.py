@@ -71,7 +71,8 @@ def main(_):
   out = pathlib.Path(_OUT.value)
   record = {**common.provenance(), 'summary': summary, 'runs': rows}
   runtime.write_json(out / 'nb201_seeds.json', record)
-  (out / 'nb201_seeds.md').write_text(
+  runtime.write_text(
+      out / 'nb201_seeds.md',
       f'# NB201 seeds ({record["date"]}, {record["device"]["kind"]}, '
       f'jax {record["versions"]["jax"]})\n\n{table}\n\n' + '\n'.join(
           f'- {r["dataset"]} {r["schedule"]} seed {r["seed"]}: `{r["arch"]}` '

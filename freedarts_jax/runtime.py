@@ -52,16 +52,20 @@ def device() -> dict[str, object]:
           'cpu_count': os.cpu_count()}
 
 
-def write_json(path: pathlib.Path, obj) -> None:
-  """Writes JSON atomically: a temporary file in the same folder, renamed."""
+def write_text(path: pathlib.Path, text: str) -> None:
+  """Writes a file atomically: a temporary file in the same folder, renamed."""
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
   try:
     with os.fdopen(fd, 'w') as f:
-      json.dump(obj, f, indent=2, sort_keys=False)
-      f.write('\n')
+      f.write(text)
     os.replace(tmp, path)
   except BaseException:
     os.unlink(tmp)
     raise
+
+
+def write_json(path: pathlib.Path, obj) -> None:
+  """Writes JSON atomically (see write_text)."""
+  write_text(path, json.dumps(obj, indent=2) + '\n')

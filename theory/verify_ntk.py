@@ -7,21 +7,18 @@ Writes DIR/report.json, DIR/report.md and DIR/*.png.
 """
 
 import pathlib
-import sys
 
 from absl import app
 from absl import flags
-from ml_collections import config_flags
 
-from freedarts_jax import errors
+from freedarts_jax import cli
 from freedarts_jax import runtime
 from theory import verify_ntk_lib
 
 _DEFAULT_CONFIG = (pathlib.Path(__file__).parent.parent / 'configs' /
                    'theory_nb201.py')
 
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', str(_DEFAULT_CONFIG), 'Theory config file.', lock_config=True)
+_CONFIG = cli.define_config(str(_DEFAULT_CONFIG))
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder.',
                                required=True)
 _REPORT_ONLY = flags.DEFINE_bool(
@@ -33,16 +30,12 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   runtime.enable_compilation_cache()
-  try:
-    if _REPORT_ONLY.value:
-      verify_ntk_lib.rebuild(_WORKDIR.value)
-    else:
-      verify_ntk_lib.run(_CONFIG.value, _WORKDIR.value)
-  except errors.FreeDartsError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+  if _REPORT_ONLY.value:
+    verify_ntk_lib.rebuild(_WORKDIR.value)
+  else:
+    verify_ntk_lib.run(cli.config_value(_CONFIG), _WORKDIR.value)
   print(f'wrote {pathlib.Path(_WORKDIR.value) / "report.md"}')
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

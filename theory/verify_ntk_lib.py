@@ -83,7 +83,7 @@ def _write_outputs(report: dict, workdir: pathlib.Path) -> None:
     plots.op_level(report['stax'], workdir / 'infinite_width.png',
                    'Op level, analytic infinite-width NTK (nt.stax)')
   runtime.write_json(workdir / 'report.json', report)
-  (workdir / 'report.md').write_text(report_md.render(report))
+  runtime.write_text(workdir / 'report.md', report_md.render(report))
 
 
 def rebuild(workdir) -> dict:

@@ -52,3 +52,9 @@ def test_train_bn_mode_is_a_clean_error(tmp_path):
   out = _cli(tmp_path, '--config.bn_mode=train')
   assert out.returncode == 2
   assert out.stderr.startswith('error: ') and 'Traceback' not in out.stderr
+
+
+def test_misspelt_config_field_is_a_clean_error(tmp_path):
+  out = _cli(tmp_path, '--config.sead=1')
+  assert out.returncode == 2
+  assert 'sead' in out.stderr and 'Traceback' not in out.stderr
