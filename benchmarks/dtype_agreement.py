@@ -4,8 +4,9 @@
   python benchmarks/dtype_agreement.py --summarize
 
 One (config, dtype) per process, so that the peak memory is that run's:
-seeds 0..N-1 of configs/<config>.py (nb201_eval: configs/nb201.py with
-bn_mode=eval, where float32_scaled applies) are searched one after the other
+seeds 0..N-1 of configs/<config>.py (nb201_none: configs/nb201.py with
+BatchNorm removed and alpha_scale 1, synflow's setting, where R reaches
+1e62 and plain float32 overflows) are searched one after the other
 (one compile), and the genotypes, their evaluation-network sizes, the
 timings and the process's peak RSS go to
 benchmarks/results/dtype_agreement/<config>_<dtype>.json. --summarize
@@ -29,7 +30,7 @@ from freedarts_jax import runtime  # noqa: E402
 from freedarts_jax import search_lib  # noqa: E402
 
 _CONFIG = flags.DEFINE_string('config', 'darts',
-                              'darts | darts20 | darts_imagenet | nb201_eval')
+                              'darts | darts20 | darts_imagenet | nb201_none')
 _DTYPE = flags.DEFINE_string('dtype', 'float32_scaled', 'Search dtype.')
 _SEEDS = flags.DEFINE_integer('seeds', 5, 'Seeds 0..N-1.')
 _SUMMARIZE = flags.DEFINE_bool('summarize', False,
@@ -37,13 +38,13 @@ _SUMMARIZE = flags.DEFINE_bool('summarize', False,
 _OUT = flags.DEFINE_string('out', 'benchmarks/results/dtype_agreement',
                            'Output folder.')
 
-CONFIGS = ('darts', 'darts20', 'darts_imagenet', 'nb201_eval')
+CONFIGS = ('darts', 'darts20', 'darts_imagenet', 'nb201_none')
 
 
 def _config(name: str):
-  if name == 'nb201_eval':
+  if name == 'nb201_none':
     config = importlib.import_module('configs.nb201').get_config()
-    config.bn_mode = 'eval'
+    config.update(bn_mode='none', alpha_scale=1.0)
     return config
   return importlib.import_module(f'configs.{name}').get_config()
 

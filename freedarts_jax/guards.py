@@ -92,6 +92,9 @@ def check_scores(r: float, scores: dict[str, np.ndarray],
 def check_r_depends_on_alpha(r: float, r_perturbed: float, dtype: str,
                              bn_mode: str) -> None:
   """Raises Tripped('r_constant') if R did not move when alpha did."""
+  if not (np.isfinite(r) and np.isfinite(r_perturbed)):
+    raise Tripped('nonfinite', f'R = {r} (and {r_perturbed} with alpha '
+                  'changed by 50%)', dtype)
   change = abs(r_perturbed - r)
   if change <= R_RTOL[dtype] * abs(r):
     raise Tripped(

@@ -94,3 +94,16 @@ def test_release_failing_run_never_gives_the_all_none_cell():
   else:
     assert 'none' not in result['genotype']
     assert result['connected']
+
+
+def test_r_probe_that_overflowed_is_nonfinite_not_r_constant():
+  with pytest.raises(guards.Tripped) as e:
+    guards.check_r_depends_on_alpha(np.inf, np.inf, 'float32', 'none')
+  assert e.value.reason == 'nonfinite'
+
+
+def test_float32_scaled_underflow_threshold_is_float32s():
+  tiny32 = np.finfo(np.float32).tiny
+  with pytest.raises(guards.Tripped) as e:
+    _check([[0, tiny32 / 4, 1], [0, 1, 1]], dtype='float32_scaled')
+  assert e.value.reason == 'underflow'
