@@ -2,7 +2,8 @@
 
   python -m freedarts_jax.search --config=configs/darts.py --workdir=runs/darts
 
-Scores the supernet with ZEROS (BatchNorm in eval mode, float64), prunes the
+Scores the supernet with ZEROS (BatchNorm in eval mode; dtype auto: the
+overflow-safe float32_scaled path, float64 if a guard trips), prunes the
 weakest op per edge until one is left, applies the DARTS rule (two edges per
 node) and writes result.json (genotype as JSON and as DARTS text, the size of
 its CIFAR evaluation network next to DARTS-V2's) with normal.png and
@@ -17,7 +18,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.space = 'darts'  # search space: nb201 | darts
   c.dataset = 'cifar10'  # cifar10 | cifar100 (32px) | imagenet (224px)
   c.seed = 0  # PRNG seed of the weights and alpha
-  c.dtype = 'float64'  # auto | float32 | float32_scaled | float64; see README
+  c.dtype = 'auto'  # auto | float32 | float32_scaled | float64; see README
   c.bn_mode = 'eval'  # eval | none (BatchNorm removed) | train (refused)
   c.alpha_init = 'normal'  # normal: |alpha_scale * N(0, 1)|; ones: alpha = 1
   c.alpha_scale = 1e-3  # scale of the normal alpha draw

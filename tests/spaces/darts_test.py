@@ -291,7 +291,7 @@ def test_odd_channels_and_unknown_stem_are_config_errors():
     search_lib.run_search(config)
 
 
-@pytest.mark.slow  # one float64 compile of a 3-cell supernet: 1-2 minutes
+@pytest.mark.slow  # one float32 compile of a 3-cell supernet: 1-2 minutes
 def test_cli_end_to_end_on_a_tiny_supernet(tmp_path):
   env = {**os.environ, 'FREEDARTS_CACHE_DIR': str(tmp_path / 'cache')}
   proc = subprocess.run(
@@ -307,7 +307,8 @@ def test_cli_end_to_end_on_a_tiny_supernet(tmp_path):
              for op, _ in getattr(genotype, kind))
   for kind in dg.CELLS:
     assert np.asarray(result['scores'][kind]).shape == (14, 8)
-  assert result['bn_mode'] == 'eval' and result['dtype'] == 'float64'
+  assert result['bn_mode'] == 'eval' and result['dtype_requested'] == 'auto'
+  assert result['dtype'] == 'float32_scaled' and not result['dtype_fallback']
   assert result['darts_v2_params'] == 3_349_342
   assert result['eval_params'] == darts.eval_params(genotype)
   assert result['artifacts'] == ['normal.png', 'reduce.png']
