@@ -48,20 +48,40 @@ def make_score_fn(
     It returns R (a scalar) and the ZEROS dict, both in `dtype`.
   """
 
-  def objective(alpha_eff: Alpha, variables) -> jax.Array:
-    x = jnp.ones((1, *input_shape), dtype)  # (1, H, W, C)
-    return jnp.sum(model.apply(variables, x, alpha_eff))
-
   @jax.jit
   def score(variables, alpha: Alpha, mask: Alpha):
-    variables = linearise(cast(variables, dtype))
     alpha_eff = jax.tree.map(lambda a, m: a.astype(dtype) * m.astype(dtype),
                              alpha, mask)
-    r, grads = jax.value_and_grad(objective)(alpha_eff, variables)
-    scores = jax.tree.map(lambda a, g: jnp.abs(a * g), alpha_eff, grads)
-    return r, scores
+    return r_and_scores(model, input_shape, dtype, variables, alpha_eff)
 
   return score
+
+
+def r_and_scores(
+    model: nn.Module, input_shape: tuple[int, ...], dtype: jnp.dtype,
+    variables, alpha: Alpha,
+) -> tuple[jax.Array, Alpha]:
+  """R and ZEROS for one alpha: a pure function (jit or vmap it).
+
+  Args:
+    model: as in make_score_fn.
+    input_shape: (H, W, C).
+    dtype: compute dtype; variables and alpha are cast to it.
+    variables: the model's variables (not yet linearised).
+    alpha: dict of (edges, ops) architecture weights.
+
+  Returns:
+    R (a scalar) and the ZEROS dict, in `dtype`.
+  """
+  variables = linearise(cast(variables, dtype))
+  alpha = cast(alpha, dtype)
+
+  def objective(a: Alpha) -> jax.Array:
+    x = jnp.ones((1, *input_shape), dtype)  # (1, H, W, C)
+    return jnp.sum(model.apply(variables, x, a))
+
+  r, grads = jax.value_and_grad(objective)(alpha)
+  return r, jax.tree.map(lambda a, g: jnp.abs(a * g), alpha, grads)
 
 
 def make_init_fn(
