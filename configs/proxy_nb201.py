@@ -25,7 +25,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.cells_per_stage = 5  # N (NB201: 5)
   c.chunk = 64  # cells per compiled call (split over the local devices)
   c.vmap = 0  # cells vmapped at once per device; 0: automatic
-  c.synflow_dtype = 'float64'  # float64
+  c.synflow_dtype = 'float64'  # float64 | float32 (overflow-safe, rescaled)
   c.zeros_dtype = 'float32'  # float32 | float64
   c.zeros_bn_mode = 'train'  # BatchNorm of zeros' network: train|eval|none
   c.progress = True  # progress bar per proxy

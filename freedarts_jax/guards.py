@@ -18,10 +18,11 @@ happened and which setting to change. Thresholds:
 import numpy as np
 
 from freedarts_jax import errors
+from freedarts_jax import zeros
 
 # Relative change of R below which R is taken as independent of alpha:
 # about 100 units in the last place of the dtype.
-R_RTOL = {'float32': 1e-5, 'float64': 1e-13}
+R_RTOL = {'float32': 1e-5, 'float32_scaled': 1e-5, 'float64': 1e-13}
 
 _ADVICE = {
     'nonfinite': 'float32 overflow or underflow of the linearised product '
@@ -54,7 +55,7 @@ class Tripped(errors.GuardError):
     self.dtype = dtype
     self.advice = advice or _ADVICE[reason]
     hint = (' In float32, --config.dtype=float64 (dtype=auto re-runs in '
-            'float64 by itself) may recover it.' if dtype == 'float32' else '')
+            'float64 by itself) may recover it.' if dtype != 'float64' else '')
     super().__init__(
         f'guard "{reason}" tripped in {dtype}: {detail}. Refusing to choose '
         f'ops from these scores. What to change: {self.advice}.{hint}')
@@ -63,11 +64,16 @@ class Tripped(errors.GuardError):
 def check_scores(r: float, scores: dict[str, np.ndarray],
                  mask: dict[str, np.ndarray], ops: tuple[str, ...],
                  edge_labels: dict[str, tuple[str, ...]], dtype: str) -> None:
-  """Raises Tripped if R or the scores of the remaining ops are unusable."""
+  """Raises Tripped if R or the scores of the remaining ops are unusable.
+
+  R is in float64; the scores as the network computed them (for
+  float32_scaled in units of 2**log2_scale), so that underflow is judged in
+  the dtype that did the work.
+  """
   if not np.isfinite(r) or not all(np.isfinite(s).all()
                                    for s in scores.values()):
     raise Tripped('nonfinite', f'R = {r} or some scores are NaN/Inf', dtype)
-  tiny = np.finfo(dtype).tiny
+  tiny = np.finfo(zeros.COMPUTE_DTYPES[dtype]).tiny
   for name, s in scores.items():
     live = mask[name] > 0
     live[:, 0] = False  # 'none' scores 0 by construction

@@ -4,6 +4,9 @@ The modules here declare parameters only; their values come from
 `freedarts_jax.init.torch_init`, which follows PyTorch's defaults.
 """
 
+import functools
+from typing import NamedTuple
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -114,14 +117,77 @@ class Conv(nn.Module):
     return probe(self, 'out', y)
 
 
-class Dense(nn.Module):
-  """Linear layer (a kernel and a bias)."""
+class _DenseVars(nn.Module):
+  """The kernel (in, out) and bias (out,) of a Dense layer."""
 
   features: int
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    return probe(self, 'out', nn.Dense(self.features, name='fc')(x))
+  def __call__(self, in_features: int) -> tuple[jax.Array, jax.Array]:
+    kernel = self.param('kernel', nn.initializers.lecun_normal(),
+                        (in_features, self.features), jnp.float32)
+    bias = self.param('bias', nn.initializers.zeros, (self.features,),
+                      jnp.float32)
+    return kernel, bias
+
+
+class Dense(nn.Module):
+  """Linear layer (a kernel and a bias), computed in x's and the kernel's
+  promoted dtype."""
+
+  features: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array, split_bias: bool = False):
+    """x @ kernel + bias; with split_bias the pair (x @ kernel, bias)."""
+    kernel, bias = _DenseVars(self.features, name='fc')(x.shape[-1])
+    dtype = jnp.result_type(x.dtype, kernel.dtype)
+    y = x.astype(dtype) @ kernel.astype(dtype)  # (B, features)
+    bias = bias.astype(dtype)
+    return (y, bias) if split_bias else probe(self, 'out', y + bias)
+
+
+class Scaled(NamedTuple):
+  """A supernet's output on the overflow-safe path (dtype=float32_scaled).
+
+  The logits are `logits * 2 ** log2_scale + bias`: the states were divided
+  by powers of two on the way (see `rescale`), which `log2_scale` sums.
+  """
+
+  logits: jax.Array  # (B, classes), bias excluded, in units of 2**log2_scale
+  log2_scale: jax.Array  # () int32
+  bias: jax.Array  # (classes,)
+
+
+def rescale(states: tuple[jax.Array, ...], log2_scale: jax.Array | None
+            ) -> tuple[tuple[jax.Array, ...], jax.Array | None]:
+  """Divides the states by one power of two near their largest |value|.
+
+  The overflow-safe float32 path: a supernet calls this before every cell
+  with all the states the cell reads, so each cell starts from values below
+  1 in magnitude whatever the depth and alpha did to them. The divisor 2**k
+  is a constant to autodiff (stop_gradient) and exact in binary floating
+  point; k is added to `log2_scale`. Where the rest of the network is
+  positively homogeneous (f(c x) = c f(x) for c > 0: no BatchNorm, or
+  BatchNorm in eval mode with zero running mean, as under |theta| at
+  initialisation) the output times 2**log2_scale, and its gradient in alpha,
+  equal those of the unscaled network.
+
+  Args:
+    states: arrays that share the scale.
+    log2_scale: the scale so far (() int32), or None: scaling off, the
+      states come back unchanged.
+
+  Returns:
+    The scaled states and the new log2_scale.
+  """
+  if log2_scale is None:
+    return states, None
+  peak = jax.lax.stop_gradient(
+      functools.reduce(jnp.maximum, [jnp.max(jnp.abs(s)) for s in states]))
+  _, k = jnp.frexp(peak)  # peak = m * 2**k, 0.5 <= m < 1 (k = 0 for 0)
+  k = k.astype(jnp.int32)
+  return tuple(jnp.ldexp(s, -k) for s in states), log2_scale + k
 
 
 class ReLUConvBN(nn.Module):

@@ -25,6 +25,8 @@ from freedarts_jax import schedule
 from freedarts_jax import validation
 from freedarts_jax import zeros
 
+SCALED = 'float32_scaled'  # the overflow-safe float32 path
+
 
 def _spec(tree):
   leaves, treedef = jax.tree.flatten(tree)
@@ -39,7 +41,8 @@ def _compiled_score(model, input_shape, dtype: str, variables_spec,
   With num > 1 the arguments carry a leading seed axis and `jax.lax.map`
   scores `batch` seeds at a time under vmap (all of them when batch = num).
   """
-  one = zeros.make_score_fn(model, input_shape, jnp.dtype(dtype))
+  one = zeros.make_score_fn(model, input_shape,
+                            jnp.dtype(zeros.COMPUTE_DTYPES[dtype]))
   score_fn = one if num == 1 else jax.jit(lambda v, a, m: jax.lax.map(
       lambda args: one(*args), (v, a, m), batch_size=batch))
   variables = jax.tree.unflatten(*variables_spec)
@@ -64,11 +67,13 @@ def _score_in(dtype: str, model, input_shape, variables, alpha, probe_alpha,
                              _spec(alpha), num, batch)
   compile_s = time.perf_counter() - t
 
-  def call(a, masks):  # -> R (K,), scores {k: (K, E, O)}
-    r, scores = jax.block_until_ready(compiled(variables, a, masks))
-    r = np.atleast_1d(np.asarray(r, np.float64))
-    return r, {k: np.asarray(v, np.float64).reshape(num, *v.shape[-2:])
-               for k, v in scores.items()}
+  def call(a, masks):
+    """-> R (K,) float64, raw scores {k: (K, E, O)}, log2 scales (K,)."""
+    out = jax.block_until_ready(compiled(variables, a, masks))
+    r, _ = zeros.to_numpy(out._replace(scores={}))
+    raw = {k: np.asarray(v, np.float64).reshape(num, *v.shape[-2:])
+           for k, v in out.scores.items()}
+    return np.atleast_1d(r), raw, np.atleast_1d(np.asarray(out.log2_scale))
 
   def check(b, check_fn, *args):
     try:
@@ -80,8 +85,8 @@ def _score_in(dtype: str, model, input_shape, variables, alpha, probe_alpha,
                            dtype, e.advice) from e
 
   t = time.perf_counter()
-  r, _ = call(alpha, ones)
-  r_probe, _ = call(probe_alpha, ones)
+  r = call(alpha, ones)[0]
+  r_probe = call(probe_alpha, ones)[0]
   for b in range(num):
     check(b, guards.check_r_depends_on_alpha, r[b], r_probe[b], dtype,
           config.bn_mode)
@@ -92,14 +97,18 @@ def _score_in(dtype: str, model, input_shape, variables, alpha, probe_alpha,
   def score(masks):
     nonlocal score_s
     t = time.perf_counter()
-    r, scores = call(alpha, {k: jnp.asarray(m.reshape(lead + m.shape[1:]),
-                                            jnp.float32)
-                             for k, m in masks.items()})
+    r, raw, log2_scale = call(
+        alpha, {k: jnp.asarray(m.reshape(lead + m.shape[1:]), jnp.float32)
+                for k, m in masks.items()})
     score_s += time.perf_counter() - t
     for b in range(num):
-      check(b, guards.check_scores, r[b], {k: s[b] for k, s in scores.items()},
+      check(b, guards.check_scores, r[b], {k: s[b] for k, s in raw.items()},
             {k: m[b] for k, m in masks.items()}, space.ops, space.edge_labels,
             dtype)
+    scores = {k: np.ldexp(s, log2_scale[:, None, None]) for k, s in raw.items()}
+    if not all(np.isfinite(s).all() for s in scores.values()):
+      raise guards.Tripped('nonfinite', 'scores times 2**log2_scale '
+                           f'({log2_scale.tolist()}) exceed float64', dtype)
     return r, scores
 
   total = schedule.num_rounds(config.schedule, space.alpha_shapes)
@@ -184,7 +193,8 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
   fallback, compile_s = None, 0.0
   for dtype in tried:
     try:
-      outcome = _score_in(dtype, model, input_shape, variables, alpha,
+      scored = space.build(config, num_classes, scaled=dtype == SCALED)
+      outcome = _score_in(dtype, scored, input_shape, variables, alpha,
                           probe_alpha, space, config, seeds)
       compile_s += outcome['compile_s']
       break

@@ -7,7 +7,7 @@ from freedarts_jax import layers
 from freedarts_jax import schedule
 from freedarts_jax import spaces
 
-DTYPES = ('float32', 'float64', 'auto')
+DTYPES = ('float32', 'float64', 'auto', 'float32_scaled')
 ALPHA_INITS = ('normal', 'ones')
 
 
@@ -41,6 +41,13 @@ def check(config: ml_collections.ConfigDict) -> spaces.Space:
   _choice(config, 'bn_mode', layers.BN_MODES)
   _choice(config, 'alpha_init', ALPHA_INITS)
   _choice(config, 'schedule', schedule.SCHEDULES)
+  if config.dtype == 'float32_scaled' and config.bn_mode == 'train':
+    raise errors.ConfigError(
+        'config.dtype=float32_scaled rescales the state before every cell, '
+        'which leaves the scores exact only where the network is positively '
+        'homogeneous: bn_mode=eval or none. With bn_mode=train BatchNorm '
+        'renormalises every conv output instead; use dtype float32, float64 '
+        'or auto there.')
   _at_least(config, 'seed', 0)
   _positive(config, 'alpha_scale', float)
   for field, valid in space.choice_fields.items():

@@ -11,15 +11,50 @@ same draw can be scored in float32 and in float64.
 
 from collections.abc import Callable
 import functools
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from freedarts_jax import layers
 from freedarts_jax.init import torch_init
 
 Alpha = dict[str, jax.Array]  # name -> (edges, ops)
-ScoreFn = Callable[..., tuple[jax.Array, Alpha]]
+
+# config.dtype -> the dtype the network computes in; 'float32_scaled' is the
+# overflow-safe float32 path (a `scaled` supernet, see layers.rescale).
+COMPUTE_DTYPES = {'float32': 'float32', 'float64': 'float64',
+                  'float32_scaled': 'float32'}
+
+
+class Score(NamedTuple):
+  """What a score call returns, in units of 2**log2_scale.
+
+  R = r * 2**log2_scale + bias and ZEROS = scores * 2**log2_scale (`to_numpy`
+  does the sums in float64). Unscaled networks give log2_scale = 0 and bias =
+  0, r then being R itself; a `scaled` supernet (dtype=float32_scaled) keeps
+  r and the scores near 1 and the magnitude in log2_scale.
+  """
+
+  r: jax.Array  # ()
+  bias: jax.Array  # () the classifier biases' share of R
+  log2_scale: jax.Array  # () int32
+  scores: Alpha
+
+
+ScoreFn = Callable[..., Score]
+
+
+def to_numpy(score: Score) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+  """(R, ZEROS) in float64 numpy, any leading (seed) axes kept."""
+  k = np.asarray(score.log2_scale)
+  r = np.ldexp(np.asarray(score.r, np.float64), k) + np.asarray(score.bias,
+                                                                np.float64)
+  scores = {name: np.ldexp(np.asarray(v, np.float64), k[..., None, None])
+            for name, v in score.scores.items()}
+  return r, scores
 
 
 def cast(tree, dtype):
@@ -35,53 +70,38 @@ def linearise(variables):
 def make_score_fn(
     model: nn.Module, input_shape: tuple[int, ...], dtype: jnp.dtype
 ) -> ScoreFn:
-  """Returns jitted `score(variables, alpha, mask) -> (R, scores)`.
+  """Returns jitted `score(variables, alpha, mask) -> Score`.
 
   Args:
-    model: a supernet whose call is `model.apply(variables, x, alpha)`.
+    model: a supernet whose call is `model.apply(variables, x, alpha)`; it
+      returns logits, or a `layers.Scaled` (the overflow-safe path).
     input_shape: (H, W, C) of one image of the target data set.
     dtype: compute dtype; variables and alpha are cast to it.
 
   Returns:
     A function of (variables, alpha, mask): alpha and mask are dicts of
     (edges, ops) arrays; the scored architecture weights are alpha * mask.
-    It returns R (a scalar) and the ZEROS dict, both in `dtype`.
+    It returns a `Score` in `dtype`.
   """
+
+  def objective(alpha_eff: Alpha, variables):
+    x = jnp.ones((1, *input_shape), dtype)  # (1, H, W, C)
+    out = model.apply(variables, x, alpha_eff)
+    if isinstance(out, layers.Scaled):
+      return jnp.sum(out.logits), (jnp.sum(out.bias), out.log2_scale)
+    return jnp.sum(out), (jnp.zeros((), dtype), jnp.zeros((), jnp.int32))
 
   @jax.jit
-  def score(variables, alpha: Alpha, mask: Alpha):
+  def score(variables, alpha: Alpha, mask: Alpha) -> Score:
+    variables = linearise(cast(variables, dtype))
     alpha_eff = jax.tree.map(lambda a, m: a.astype(dtype) * m.astype(dtype),
                              alpha, mask)
-    return r_and_scores(model, input_shape, dtype, variables, alpha_eff)
+    (r, (bias, log2_scale)), grads = jax.value_and_grad(
+        objective, has_aux=True)(alpha_eff, variables)
+    scores = jax.tree.map(lambda a, g: jnp.abs(a * g), alpha_eff, grads)
+    return Score(r, bias, log2_scale, scores)
 
   return score
-
-
-def r_and_scores(
-    model: nn.Module, input_shape: tuple[int, ...], dtype: jnp.dtype,
-    variables, alpha: Alpha,
-) -> tuple[jax.Array, Alpha]:
-  """R and ZEROS for one alpha: a pure function (jit or vmap it).
-
-  Args:
-    model: as in make_score_fn.
-    input_shape: (H, W, C).
-    dtype: compute dtype; variables and alpha are cast to it.
-    variables: the model's variables (not yet linearised).
-    alpha: dict of (edges, ops) architecture weights.
-
-  Returns:
-    R (a scalar) and the ZEROS dict, in `dtype`.
-  """
-  variables = linearise(cast(variables, dtype))
-  alpha = cast(alpha, dtype)
-
-  def objective(a: Alpha) -> jax.Array:
-    x = jnp.ones((1, *input_shape), dtype)  # (1, H, W, C)
-    return jnp.sum(model.apply(variables, x, a))
-
-  r, grads = jax.value_and_grad(objective)(alpha)
-  return r, jax.tree.map(lambda a, g: jnp.abs(a * g), alpha, grads)
 
 
 def make_init_fn(

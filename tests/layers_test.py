@@ -39,8 +39,10 @@ def test_batch_norm_modes():
   assert layers.batch_norm(x, 'none') is x
 
 
-def test_float32_score_has_no_float64_inside():
-  model = nb201.Network(10, channels=4, cells_per_stage=1)
+@pytest.mark.parametrize('scaled', [False, True])
+def test_float32_score_has_no_float64_inside(scaled):
+  model = nb201.Network(10, channels=4, cells_per_stage=1, bn_mode='eval',
+                        scaled=scaled)
   init = zeros.make_init_fn(model, (8, 8, 3), nb201.alpha_shapes(), 'normal',
                             1e-3)
   variables, alpha = init(jax.random.key(0))

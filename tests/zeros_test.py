@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from freedarts_jax import errors
 from freedarts_jax import search_lib
 from freedarts_jax import zeros
 from freedarts_jax.spaces import nb201
@@ -25,7 +26,7 @@ def test_score_equals_central_finite_difference(bn_mode):
   model, variables, alpha = _tiny(bn_mode)
   mask = {'cell': jnp.ones((6, 5), jnp.float32)}
   score = zeros.make_score_fn(model, SHAPE, jnp.float64)
-  r, scores = score(variables, alpha, mask)
+  r, scores = zeros.to_numpy(score(variables, alpha, mask))
 
   theta = zeros.linearise(zeros.cast(variables, jnp.float64))
   x = jnp.ones((1, *SHAPE), jnp.float64)
@@ -49,7 +50,7 @@ def test_none_scores_exactly_zero_and_masked_ops_too():
   mask = np.ones((6, 5), np.float32)
   mask[2, 3] = 0
   score = zeros.make_score_fn(model, SHAPE, jnp.float32)
-  _, scores = score(variables, alpha, {'cell': jnp.asarray(mask)})
+  scores = score(variables, alpha, {'cell': jnp.asarray(mask)}).scores
   s = np.asarray(scores['cell'])
   assert np.all(s[:, nb201.NONE] == 0)
   assert s[2, 3] == 0
@@ -85,3 +86,60 @@ def test_float32_and_float64_choose_the_same_cell_on_seeds_0_to_4():
       assert result['dtype'] == dtype
       cells[dtype] = result['arch']
     assert cells['float32'] == cells['float64'], seed
+
+
+# --- the overflow-safe float32 path (dtype=float32_scaled) -------------------
+
+
+@pytest.mark.parametrize('factor', [1e4, 1e-8])
+def test_float32_scaled_equals_float64_where_float32_breaks(factor):
+  """Weights times 1e4 overflow float32 (about 1e56 at the output), times
+  1e-8 underflow it; the scaled float32 path matches float64 in both."""
+  plain = nb201.Network(10, 4, 1, 'eval')
+  scaled = nb201.Network(10, 4, 1, 'eval', scaled=True)
+  init = zeros.make_init_fn(plain, SHAPE, nb201.alpha_shapes(), 'normal', 1e-3)
+  variables, alpha = init(jax.random.key(0))
+  variables = jax.tree.map(lambda v: v * factor, variables)
+  mask = {'cell': jnp.ones((6, 5), jnp.float32)}
+  out = {name: zeros.to_numpy(
+      zeros.make_score_fn(model, SHAPE, dtype)(variables, alpha, mask))
+         for name, model, dtype in (('f64', plain, jnp.float64),
+                                    ('f32', plain, jnp.float32),
+                                    ('scaled', scaled, jnp.float32))}
+  ref = out['f64'][1]['cell'][:, 1:]
+  broken = out['f32'][1]['cell'][:, 1:]
+  assert not np.isfinite(broken).all() or (broken == 0).any()
+  np.testing.assert_allclose(out['scaled'][0], out['f64'][0], rtol=1e-5)
+  np.testing.assert_allclose(out['scaled'][1]['cell'][:, 1:], ref, rtol=1e-4)
+
+
+def test_scaled_network_is_exact_where_positively_homogeneous():
+  """In float64, the scaled network's logits and scores are the plain ones."""
+  for bn_mode in ('eval', 'none'):
+    plain = nb201.Network(10, 4, 1, bn_mode)
+    scaled = nb201.Network(10, 4, 1, bn_mode, scaled=True)
+    variables, alpha = zeros.make_init_fn(
+        plain, SHAPE, nb201.alpha_shapes(), 'normal', 1e-3)(jax.random.key(1))
+    theta = zeros.linearise(zeros.cast(variables, jnp.float64))
+    x = jnp.ones((1, *SHAPE), jnp.float64)
+    a = zeros.cast(alpha, jnp.float64)
+    out = scaled.apply(theta, x, a)
+    assert int(out.log2_scale) != 0  # the test exercises the scaling
+    np.testing.assert_allclose(
+        np.ldexp(np.asarray(out.logits), int(out.log2_scale)) + out.bias,
+        plain.apply(theta, x, a), rtol=1e-12)
+
+
+def test_float32_scaled_search_picks_the_float64_cell():
+  cells = {}
+  for dtype in ('float32_scaled', 'float64'):
+    result = search_lib.run_search(
+        tiny_config(dtype=dtype, bn_mode='eval', seed=2))
+    assert result['dtype'] == dtype
+    cells[dtype] = result['arch']
+  assert cells['float32_scaled'] == cells['float64']
+
+
+def test_float32_scaled_with_train_mode_batchnorm_is_refused():
+  with pytest.raises(errors.ConfigError, match='bn_mode=eval or none'):
+    search_lib.run_search(tiny_config(dtype='float32_scaled'))

@@ -49,7 +49,7 @@ def _setup(config: ml_collections.ConfigDict, bn_mode: str):
 
 def _zeros(score, variables, alpha) -> np.ndarray:
   ones = {'cell': jnp.ones(alpha.shape, jnp.float32)}
-  return np.asarray(score(variables, {'cell': alpha}, ones)[1]['cell'],
+  return np.asarray(score(variables, {'cell': alpha}, ones).scores['cell'],
                     np.float64)
 
 

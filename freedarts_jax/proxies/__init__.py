@@ -31,7 +31,8 @@ class Setup:
     dataset: NB201 data set whose input shape and classes the network has.
     channels: C of the first stage (16 in NB201).
     cells_per_stage: N (5 in NB201).
-    synflow_dtype: 'float64' (default) or 'float32' for synflow.
+    synflow_dtype: 'float64', or 'float32' (the overflow-safe rescaled
+      network, nb201.Network(scaled=True)) for synflow.
     zeros_dtype: compute dtype of zeros.
     zeros_bn_mode: BatchNorm mode of zeros' network.
   """
@@ -52,9 +53,9 @@ class Setup:
   def num_classes(self) -> int:
     return nb201.DATASETS[self.dataset][1]
 
-  def model(self, bn_mode: str) -> nn.Module:
+  def model(self, bn_mode: str, scaled: bool = False) -> nn.Module:
     return nb201.Network(self.num_classes, self.channels,
-                         self.cells_per_stage, bn_mode)
+                         self.cells_per_stage, bn_mode, scaled=scaled)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,10 +31,13 @@ def make_synflow(setup: Setup):
   derivative of R along the kernels themselves (jax.jvp), at about the cost
   of two forward passes and with no per-cell weight gradient.
 
-  Dtype: float64 by default (the published computation is in double); the
-  float32 path is refused until it can be made overflow-safe.
+  Dtype: float64 (the published computation is in double), or float32 on
+  the overflow-safe network (nb201.Network(scaled=True): the state is
+  divided by a power of two before every cell, R = r * 2**k + bias); the
+  derivative is then in units of 2**k and rescaled in float64 at the end.
   """
-  model = setup.model('none')
+  scaled = setup.synflow_dtype == 'float32'
+  model = setup.model('none', scaled=scaled)
   dtype = jnp.dtype(setup.synflow_dtype)
 
   def score(variables, alpha, batch):
@@ -44,9 +47,15 @@ def make_synflow(setup: Setup):
     x = jnp.ones((1, *setup.input_shape), dtype)  # (1, H, W, 3)
     tangent = jax.tree_util.tree_map_with_path(
         lambda p, t: t if is_weight(p) else jnp.zeros_like(t), v)
-    _, dr = jax.jvp(lambda w: jnp.sum(model.apply(w, x, a)), (v,),
-                    (tangent,))
-    return {'synflow': dr}
+
+    def r(w):  # R, or its scaled part r and log2 of the scale
+      out = model.apply(w, x, a)
+      if scaled:
+        return jnp.sum(out.logits), out.log2_scale
+      return jnp.sum(out), jnp.zeros((), jnp.int32)
+
+    _, dr, log2_scale = jax.jvp(r, (v,), (tangent,), has_aux=True)
+    return {'synflow': jnp.ldexp(dr.astype(jnp.float64), log2_scale)}
 
   return score
 
@@ -59,14 +68,18 @@ def make_zeros(setup: Setup):
   sum of the logits of f(ones; |theta|, alpha).
   """
   model = setup.model(setup.zeros_bn_mode)
-  dtype = jnp.dtype(setup.zeros_dtype)
+  score_fn = zeros.make_score_fn(model, setup.input_shape,
+                                 jnp.dtype(setup.zeros_dtype))
 
   def score(variables, alpha, batch):
     del batch
-    r, scores = zeros.r_and_scores(model, setup.input_shape, dtype,
-                                   variables, alpha)
-    total = sum(jnp.sum(s) for s in jax.tree.leaves(scores))
-    return {'zeros': total, 'zeros_r': r}
+    mask = jax.tree.map(jnp.ones_like, alpha)
+    out = score_fn(variables, alpha, mask)
+    k = out.log2_scale
+    total = sum(jnp.sum(s.astype(jnp.float64)) for s in
+                jax.tree.leaves(out.scores))
+    r = jnp.ldexp(out.r.astype(jnp.float64), k) + out.bias
+    return {'zeros': jnp.ldexp(total, k), 'zeros_r': r}
 
   return score
 

@@ -50,6 +50,21 @@ def _relu_multiplicity(path, alpha_cell) -> jax.Array | float:
              if frm == j for o in convs)
 
 
+def naswot_kernel(model, variables, alpha, x) -> jax.Array:
+  """K_H (B, B) float64 of the batch x on the cell's network."""
+  v, a = zeros.cast(variables, DTYPE), zeros.cast(alpha, DTYPE)
+  x = x.astype(DTYPE)
+  _, state = model.apply(v, x, a, mutable=['intermediates'])
+  flat, _ = jax.tree_util.tree_flatten_with_path(state['intermediates'])
+  b = x.shape[0]
+  k = jnp.zeros((b, b), jnp.float64)
+  for path, t in flat:
+    c = (t > 0).reshape(b, -1).astype(jnp.float64)  # (B, features)
+    w = jnp.asarray(_relu_multiplicity(path[:-1], a['cell']), jnp.float64)
+    k = k + w * (c @ c.T + (1 - c) @ (1 - c).T)
+  return k
+
+
 def make_naswot(setup: Setup):
   """NASWOT (Mellor et al. 2021, ICML): log|K_H| with
   K_H = sum over ReLUs of c c^T + (1 - c)(1 - c)^T, c the binary code
@@ -58,16 +73,7 @@ def make_naswot(setup: Setup):
   model = setup.model('train')
 
   def score(variables, alpha, batch):
-    v, a = zeros.cast(variables, DTYPE), zeros.cast(alpha, DTYPE)
-    x = batch[0].astype(DTYPE)
-    _, state = model.apply(v, x, a, mutable=['intermediates'])
-    flat, _ = jax.tree_util.tree_flatten_with_path(state['intermediates'])
-    b = x.shape[0]
-    k = jnp.zeros((b, b), jnp.float64)
-    for path, t in flat:
-      c = (t > 0).reshape(b, -1).astype(jnp.float64)  # (B, features)
-      w = jnp.asarray(_relu_multiplicity(path[:-1], a['cell']), jnp.float64)
-      k = k + w * (c @ c.T + (1 - c) @ (1 - c).T)
+    k = naswot_kernel(model, variables, alpha, batch[0])
     return {'naswot': jnp.linalg.slogdet(k)[1]}
 
   return score

@@ -24,7 +24,8 @@ class Space:
     ops: candidate op names, in alpha's column order; ops[0] is 'none'.
     datasets: dataset -> (input height/width, classes).
     alpha_shapes: alpha tensor name -> (edges, ops).
-    build: (config, num_classes) -> the supernet module.
+    build: (config, num_classes, scaled=False) -> the supernet module;
+      `scaled` builds it for the overflow-safe float32 path.
     choose: (last scores, final mask) -> genotype, both dicts of numpy
       (edges, ops) arrays.
     describe: genotype -> JSON-able dict for result.json.
@@ -52,9 +53,10 @@ class Space:
   choice_fields: dict[str, tuple] = dataclasses.field(default_factory=dict)
 
 
-def _nb201_build(config, num_classes: int) -> nn.Module:
+def _nb201_build(config, num_classes: int, scaled: bool = False
+                 ) -> nn.Module:
   return nb201.Network(num_classes, config.channels, config.cells_per_stage,
-                       config.bn_mode)
+                       config.bn_mode, scaled=scaled)
 
 
 def _nb201_choose(scores: dict, mask: dict) -> nb201.Genotype:
@@ -80,13 +82,14 @@ def _nb201_benchmark(genotype: nb201.Genotype) -> dict:
   return nb201_table.load().lookup(nb201.to_string(genotype))
 
 
-def _darts_build(config, num_classes: int) -> nn.Module:
+def _darts_build(config, num_classes: int, scaled: bool = False
+                 ) -> nn.Module:
   if config.channels % 2:
     raise errors.ConfigError(
         'config.channels must be even in the DARTS space (FactorizedReduce '
         f'splits C in two halves), got {config.channels}.')
   return darts.Network(num_classes, config.channels, config.layers,
-                       config.stem, config.bn_mode)
+                       config.stem, config.bn_mode, scaled=scaled)
 
 
 def _darts_describe(genotype: darts_genotype.Genotype) -> dict:

@@ -93,6 +93,10 @@ class Network(nn.Module):
     bn_mode: 'train' | 'eval' | 'none' for every BatchNorm.
     affine: cell BatchNorms with scale and bias (the evaluation network).
     genotype: None for the supernet, else a Genotype.
+    scaled: rescale both inputs of every cell by one common factor
+      (`layers.rescale`) and return a `layers.Scaled`; exact where the
+      network is positively homogeneous (bn_mode 'none', or 'eval' with zero
+      running mean).
   """
 
   num_classes: int
@@ -102,6 +106,7 @@ class Network(nn.Module):
   bn_mode: str = 'train'
   affine: bool = False
   genotype: Genotype | None = None
+  scaled: bool = False
 
   def _stem(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     c, mode = STEM_MULTIPLIER * self.channels, self.bn_mode
@@ -117,12 +122,13 @@ class Network(nn.Module):
     return s0, layers.BatchNorm(mode, name='stem1_bn')(s1)
 
   @nn.compact
-  def __call__(self, x: jax.Array, alpha: dict | None = None) -> jax.Array:
+  def __call__(self, x: jax.Array, alpha: dict | None = None):
     if self.stem not in STEMS:
       raise ValueError(f'unknown DARTS stem {self.stem!r}')
     s0, s1 = self._stem(x)  # (B, H', W', 3 C)
     reduction_prev = self.stem == 'imagenet'
     c = self.channels
+    log2_scale = jnp.zeros((), jnp.int32) if self.scaled else None
     for i in range(self.layers):
       reduction = i in (self.layers // 3, 2 * self.layers // 3)
       c = 2 * c if reduction else c
@@ -133,10 +139,14 @@ class Network(nn.Module):
         ops, a = edge_ops(getattr(self.genotype, kind)), None
       cell = Cell(ops, c, reduction, reduction_prev, self.bn_mode,
                   self.affine, name=f'cell{i}')
+      (s0, s1), log2_scale = layers.rescale((s0, s1), log2_scale)
       s0, s1 = s1, cell(s0, s1, a)
       reduction_prev = reduction
-    return layers.Dense(self.num_classes, name='classifier')(
-        layers.global_avg_pool(s1))  # (B, classes)
+    classifier = layers.Dense(self.num_classes, name='classifier')
+    if not self.scaled:
+      return classifier(layers.global_avg_pool(s1))  # (B, classes)
+    logits, bias = classifier(layers.global_avg_pool(s1), split_bias=True)
+    return layers.Scaled(logits, log2_scale, bias)
 
 
 def alpha_shapes() -> dict[str, tuple[int, int]]:

@@ -140,6 +140,10 @@ class Network(nn.Module):
     cells_per_stage: N (5 in NB201).
     bn_mode: 'train' | 'eval' | 'none' for every BatchNorm.
     genotype: None for the supernet, else one op per edge.
+    scaled: rescale the state before every cell and block
+      (`layers.rescale`) and return a `layers.Scaled`; exact where the
+      network is positively homogeneous (bn_mode 'none', or 'eval' with zero
+      running mean).
   """
 
   num_classes: int
@@ -147,9 +151,10 @@ class Network(nn.Module):
   cells_per_stage: int = 5
   bn_mode: str = 'train'
   genotype: Genotype | None = None
+  scaled: bool = False
 
   @nn.compact
-  def __call__(self, x: jax.Array, alpha: dict | None = None) -> jax.Array:
+  def __call__(self, x: jax.Array, alpha: dict | None = None):
     if self.genotype is None:
       edge_ops = (OPS,) * len(EDGES)
       cell_alpha = alpha['cell']  # (6, 5)
@@ -157,20 +162,26 @@ class Network(nn.Module):
       edge_ops = tuple((op,) for op in self.genotype)
       cell_alpha = None
     c = self.channels
+    log2_scale = jnp.zeros((), jnp.int32) if self.scaled else None
     x = layers.Conv(c, 3, name='stem_conv')(x)  # (B, H, W, C)
     x = layers.BatchNorm(self.bn_mode, name='stem_bn')(x)
     for stage in range(3):
       if stage:
         c *= 2
+        (x,), log2_scale = layers.rescale((x,), log2_scale)
         x = ResBlock(c, self.bn_mode, name=f'reduce{stage}')(x)
       for i in range(self.cells_per_stage):
+        (x,), log2_scale = layers.rescale((x,), log2_scale)
         x = Cell(edge_ops, self.bn_mode, name=f'stage{stage}_cell{i}')(
             x, cell_alpha)
     x = layers.BatchNorm(self.bn_mode, name='lastact_bn')(x)
     self.sow('intermediates', 'relu_in', x)  # NASWOT's activation codes
     x = nn.relu(x)
-    return layers.Dense(self.num_classes, name='classifier')(
-        layers.global_avg_pool(x))
+    classifier = layers.Dense(self.num_classes, name='classifier')
+    if not self.scaled:
+      return classifier(layers.global_avg_pool(x))  # (B, classes)
+    logits, bias = classifier(layers.global_avg_pool(x), split_bias=True)
+    return layers.Scaled(logits, log2_scale, bias)
 
 
 def alpha_shapes() -> dict[str, tuple[int, int]]:

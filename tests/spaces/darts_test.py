@@ -317,10 +317,31 @@ def test_cli_end_to_end_on_a_tiny_supernet(tmp_path):
   assert '3,349,342' in proc.stdout
 
 
-def test_float32_score_has_no_float64_inside():
-  model = darts.Network(10, 4, 3, bn_mode='eval')
+@pytest.mark.parametrize('scaled', [False, True])
+def test_float32_score_has_no_float64_inside(scaled):
+  model = darts.Network(10, 4, 3, bn_mode='eval', scaled=scaled)
   init = zeros.make_init_fn(model, (8, 8, 3), darts.alpha_shapes(), 'normal',
                             1e-3)
   variables, alpha = init(jax.random.key(0))
   score = zeros.make_score_fn(model, (8, 8, 3), jnp.float32)
   assert 'f64' not in str(jax.make_jaxpr(score)(variables, alpha, alpha))
+
+
+def test_scaled_network_is_exact_where_positively_homogeneous():
+  """In float64 the scaled supernet's logits are the plain ones (ImageNet
+  stem, so both the FactorizedReduce and the 1x1 preprocess are crossed)."""
+  for bn_mode in ('eval',):  # the DARTS default; 'none' is the NB201 test's
+    plain = darts.Network(10, 4, 3, 'imagenet', bn_mode)
+    scaled = darts.Network(10, 4, 3, 'imagenet', bn_mode, scaled=True)
+    variables, alpha = zeros.make_init_fn(
+        plain, (32, 32, 3), darts.alpha_shapes(), 'normal', 1e-3)(
+            jax.random.key(1))
+    theta = jax.tree.map(lambda v: 10 * v,  # so that the scale is not 1
+                         zeros.linearise(zeros.cast(variables, jnp.float64)))
+    x = jnp.ones((1, 32, 32, 3), jnp.float64)
+    a = zeros.cast(alpha, jnp.float64)
+    out = scaled.apply(theta, x, a)
+    assert int(out.log2_scale) != 0  # the test exercises the scaling
+    np.testing.assert_allclose(
+        np.ldexp(np.asarray(out.logits), int(out.log2_scale)) + out.bias,
+        plain.apply(theta, x, a), rtol=1e-12)
