@@ -23,8 +23,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.dataset = 'cifar10'  # network shape: cifar10 | cifar100 | imagenet16
   c.channels = 16  # C of the first stage (NB201: 16)
   c.cells_per_stage = 5  # N (NB201: 5)
-  c.chunk = 64  # cells per compiled call (split over the local devices)
+  c.chunk = 64  # cells per device per compiled call
   c.vmap = 0  # cells vmapped at once per device; 0: automatic
+  c.routed = True  # synflow, zeros: only each cell's ops (proxies/routed.py)
   c.synflow_dtype = 'float64'  # float64 | float32 (overflow-safe, rescaled)
   c.zeros_dtype = 'float32'  # float32 | float64
   c.zeros_bn_mode = 'train'  # BatchNorm of zeros' network: train|eval|none

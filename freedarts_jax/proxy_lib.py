@@ -9,6 +9,7 @@ that is stopped resumes at the first chunk not written; process 0 then
 merges every process's chunks and writes the outputs (proxy_report).
 """
 
+import functools
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ from freedarts_jax import errors
 from freedarts_jax import proxies
 from freedarts_jax import proxy_data
 from freedarts_jax import proxy_report
+from freedarts_jax.proxies import routed
 from freedarts_jax import runtime
 from freedarts_jax.benchmarks import nb201_table
 from freedarts_jax.init import torch_init
@@ -37,7 +39,7 @@ DATA = ('synthetic', 'cifar10')
 INITS = ('shared', 'per_cell')
 DTYPES = ('float32', 'float64')
 # Settings that change a score: partial results are kept per combination.
-_SCORE_FIELDS = ('seed', 'limit', 'chunk', 'batch_size', 'data', 'data_dir',
+_SCORE_FIELDS = ('seed', 'limit', 'chunk', 'routed', 'batch_size', 'data', 'data_dir',
                  'init', 'dataset', 'channels', 'cells_per_stage',
                  'synflow_dtype', 'zeros_dtype', 'zeros_bn_mode')
 
@@ -65,6 +67,8 @@ def _check(config: ml_collections.ConfigDict) -> tuple:
   integer('batch_size', 2)
   integer('chunk', 1)
   integer('vmap', 0)
+  if not isinstance(config.routed, bool):
+    bad('routed', 'True or False')
   integer('channels', 1)
   integer('cells_per_stage', 1)
   choice('data', DATA)
@@ -95,11 +99,13 @@ def select_cells(config) -> np.ndarray:
 
 
 def one_hots(indices: np.ndarray) -> np.ndarray:
-  """(n, 6, 5) float32 one-hot alphas of table cells."""
+  """(n, 6, 5) float32 one-hot alphas of table cells (-1: all zero)."""
   table = nb201_table.load()
   out = np.zeros((len(indices), len(nb201.EDGES), len(nb201.OPS)),
                  np.float32)
   for i, index in enumerate(indices):
+    if index < 0:  # padding: no cell (an all-zero alpha)
+      continue
     genotype = nb201.from_string(table.archs[int(index)])
     out[i, np.arange(len(nb201.EDGES)),
         [nb201.OPS.index(op) for op in genotype]] = 1
@@ -138,14 +144,34 @@ def _example_args(setup: proxies.Setup):
   return x, alpha
 
 
+def uses_routing(config, proxy: proxies.Proxy) -> bool:
+  """Whether the proxy runs on routed.py's batched network."""
+  return (config.routed and proxy.name in routed.BATCHED
+          and config.init == 'shared')
+
+
+@functools.cache
 def make_chunk_fn(proxy: proxies.Proxy, setup: proxies.Setup, init: str,
-                  mesh: jax.sharding.Mesh, vmap: int):
+                  mesh: jax.sharding.Mesh, vmap: int, cap: int = 0):
   """jitted (variables, key, alphas, indices, x, y) -> {column: (n,)}.
 
   alphas (n, 6, 5) and indices (n,) are split over the mesh's 'cells' axis;
   with init 'per_cell' each cell's variables are drawn from key folded with
-  its table index (variables unused), else `variables` are shared.
+  its table index (variables unused), else `variables` are shared. With
+  cap > 0 each device's cells go through routed.py's batched network (one
+  group, at most cap cells per edge and op) instead of the vmapped one.
   """
+  if cap:
+    batched = routed.BATCHED[proxy.name](setup, cap)
+
+    def local(variables, key, alphas, indices, x, y):
+      del key, indices
+      return batched(variables, alphas, (x, y))
+
+    return jax.jit(jax.shard_map(
+        local, mesh=mesh,
+        in_specs=(P(), P(), P('cells'), P('cells'), P(), P()),
+        out_specs=P('cells')))
   score = proxy.make(setup)
   bn_mode = proxy.bn_mode(setup)
   draw = None
@@ -207,44 +233,82 @@ def _variables(proxy, setup, key):
   return torch_init(setup.model(bn_mode).init, key, *_example_args(setup))
 
 
+def plan_chunks(config, proxy: proxies.Proxy, cells: np.ndarray
+                ) -> list[np.ndarray]:
+  """The proxy's chunks: table indices, at most config.chunk each.
+
+  Consecutive cells, or for a routed proxy groups packed so that no op on
+  an edge is chosen by more than routed.capacity(chunk) of their cells.
+  Independent of the device and process count, so runs can resume on
+  another machine.
+  """
+  if not uses_routing(config, proxy):
+    return [cells[i:i + config.chunk]
+            for i in range(0, len(cells), config.chunk)]
+  ops = np.argmax(one_hots(cells), axis=-1)  # (n, 6)
+  groups = routed.plan_groups(ops, config.chunk,
+                              routed.capacity(config.chunk))
+  return [cells[g[g >= 0]] for g in groups]
+
+
 def _score_proxy(proxy, config, setup, chunks, mine, partial, keys, batch,
                  mesh, show_progress):
-  """Scores this process's unfinished chunks; returns its timing."""
+  """Scores this process's unfinished chunks, one per device and call."""
   done = partial.read_all()
   todo = [k for k in mine if k not in done]
   n_dev = mesh.devices.size
-  size = -(-config.chunk // n_dev) * n_dev  # padded chunk: a device multiple
-  vmap = vmap_size(config, proxy, size // n_dev)
-  timing = {'cells': 0, 'chunks': len(todo), 'vmap': vmap,
+  cap = routed.capacity(config.chunk) if uses_routing(config, proxy) else 0
+  vmap = vmap_size(config, proxy, config.chunk)
+  timing = {'cells': 0, 'chunks': len(todo), 'vmap': vmap, 'routed': bool(cap),
             'compile_s': 0.0, 'score_s': 0.0}
   if not todo:
     return timing
   t0 = time.perf_counter()
-  fn = make_chunk_fn(proxy, setup, config.init, mesh, vmap)
+  fn = make_chunk_fn(proxy, setup, config.init, mesh, vmap, cap)
   variables = _variables(proxy, setup, keys['weights'])
   cells_sharding = jax.sharding.NamedSharding(mesh, P('cells'))
+  calls = [todo[i:i + n_dev] for i in range(0, len(todo), n_dev)]
 
-  def args(k):
-    index = np.resize(chunks[k], size)  # pads with the chunk's own cells
+  def args(ks):
+    index = np.full((n_dev, config.chunk), -1, np.int64)
+    for d, k in enumerate(ks):
+      index[d, :len(chunks[k])] = chunks[k]
+    index = index.reshape(-1)
     alphas = jax.device_put(one_hots(index), cells_sharding)
     index = jax.device_put(index.astype(np.int32), cells_sharding)
     return (variables, keys['weights'], alphas, index, *batch)
 
-  compiled = fn.lower(*args(todo[0])).compile()
+  compiled = _compile(fn, args(calls[0]))
   timing['compile_s'] = time.perf_counter() - t0
   t0 = time.perf_counter()
-  bar = tqdm.tqdm(todo, desc=proxy.name, unit='chunk',
+  bar = tqdm.tqdm(total=len(todo), desc=proxy.name, unit='chunk',
                   disable=not show_progress)
-  for k in bar:
-    out = jax.device_get(compiled(*args(k)))
-    n = len(chunks[k])
-    partial.append({'chunk': int(k), 'index': chunks[k].tolist(),
-                    'scores': {c: np.asarray(v)[:n].astype(float).tolist()
-                               for c, v in out.items()}})
-    timing['cells'] += n
+  for ks in calls:
+    out = jax.device_get(compiled(*args(ks)))
+    for d, k in enumerate(ks):
+      n = len(chunks[k])
+      part = slice(d * config.chunk, d * config.chunk + n)
+      partial.append({'chunk': int(k), 'index': chunks[k].tolist(),
+                      'scores': {c: np.asarray(v)[part].astype(float).tolist()
+                                 for c, v in out.items()}})
+      timing['cells'] += n
+      bar.update(1)
+  bar.close()
   timing['score_s'] = time.perf_counter() - t0
   timing['per_cell_s'] = timing['score_s'] / max(timing['cells'], 1)
   return timing
+
+
+_COMPILED = {}
+
+
+def _compile(fn, args):
+  """fn compiled for args' shapes, once per process."""
+  spec = tuple((a.shape, str(a.dtype), getattr(a, 'sharding', None))
+               for a in jax.tree.leaves(args))
+  if (fn, spec) not in _COMPILED:
+    _COMPILED[fn, spec] = fn.lower(*args).compile()
+  return _COMPILED[fn, spec]
 
 
 def _merge(chosen, partials, chunks, wait_s: float) -> dict[str, dict]:
@@ -252,8 +316,8 @@ def _merge(chosen, partials, chunks, wait_s: float) -> dict[str, dict]:
   deadline = time.monotonic() + wait_s
   while True:
     records = {p.name: partials[p.name].read_all() for p in chosen}
-    missing = sum(len(set(range(len(chunks))) - set(r))
-                  for r in records.values())
+    missing = sum(len(set(range(len(chunks[name]))) - set(r))
+                  for name, r in records.items())
     if not missing:
       break
     if time.monotonic() > deadline:
@@ -290,10 +354,8 @@ def run_proxy_bench(config: ml_collections.ConfigDict, workdir,
         'chunks with the same settings are reused either way).')
   setup = setup_of(config)
   cells = select_cells(config)
-  chunks = [cells[i:i + config.chunk]
-            for i in range(0, len(cells), config.chunk)]
   process, n_proc = jax.process_index(), jax.process_count()
-  mine = list(range(process, len(chunks), n_proc))
+  chunks = {p.name: plan_chunks(config, p, cells) for p in chosen}
   mesh = jax.make_mesh((len(jax.local_devices()),), ('cells',),
                        devices=jax.local_devices())
   key = jax.random.key(config.seed)
@@ -312,7 +374,8 @@ def run_proxy_bench(config: ml_collections.ConfigDict, workdir,
   timing = {}
   for p in chosen:
     logging.info('scoring %d cells with %s', len(cells), p.name)
-    timing[p.name] = _score_proxy(p, config, setup, chunks, mine,
+    mine = list(range(process, len(chunks[p.name]), n_proc))
+    timing[p.name] = _score_proxy(p, config, setup, chunks[p.name], mine,
                                   partials[p.name], keys, batch, mesh,
                                   show_progress=config.progress)
   runtime.write_json(folder / f'timing.p{process}.json', timing)
