@@ -274,7 +274,12 @@ def _score_proxy(proxy, config, setup, chunks, mine, partial, keys, batch,
     for d, k in enumerate(ks):
       index[d, :len(chunks[k])] = chunks[k]
     index = index.reshape(-1)
-    alphas = jax.device_put(one_hots(index), cells_sharding)
+    alphas = one_hots(index)
+    if cap:
+      for block in np.split(np.argmax(alphas, -1) * (alphas.sum(-1) > 0),
+                            n_dev):
+        routed.check_capacity(block, cap)
+    alphas = jax.device_put(alphas, cells_sharding)
     index = jax.device_put(index.astype(np.int32), cells_sharding)
     return (variables, keys['weights'], alphas, index, *batch)
 

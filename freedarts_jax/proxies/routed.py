@@ -68,6 +68,15 @@ def plan_groups(ops: np.ndarray, group: int, cap: int) -> list[np.ndarray]:
   return [np.array(g + [EMPTY] * (group - len(g))) for g in groups]
 
 
+def check_capacity(ops: np.ndarray, cap: int) -> None:
+  """Raises if some op on some edge is chosen by more than cap rows (the
+  batched network would silently leave the extra rows out)."""
+  for o in GATHERED:
+    if (ops == o).sum(axis=0).max(initial=0) > cap:
+      raise ValueError(f'more than {cap} cells choose {nb201.OPS[o]} on one '
+                       'edge: pack them with plan_groups first.')
+
+
 def _sub(variables, name):
   return {col: tree[name] for col, tree in variables.items() if name in tree}
 

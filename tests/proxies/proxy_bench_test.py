@@ -182,7 +182,9 @@ def test_per_cell_init_folds_the_cell_index_into_the_key():
   key = jax.random.key(7)
   x = np.zeros((2, *setup.input_shape), np.float32)
   y = np.zeros((2,), np.int32)
-  out = fn({}, key, proxy_lib.one_hots(index), index, x, y)['synflow']
+  cells = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('cells'))
+  out = fn({}, key, jax.device_put(proxy_lib.one_hots(index), cells),
+           jax.device_put(index, cells), x, y)['synflow']
   args = proxy_lib._example_args(setup)  # pylint: disable=protected-access
   score = jax.jit(proxy.make(setup))
   for i, cell in enumerate(index):
