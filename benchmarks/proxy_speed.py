@@ -52,7 +52,7 @@ def main(argv):
   ops = np.argmax(proxy_lib.one_hots(cells), -1)
   group = routed.plan_groups(ops, n, routed.capacity(n))[0]
   alphas = proxy_lib.one_hots(cells[group[group >= 0]])  # (<= n, 6, 5)
-  fns, compile_s = {}, {}
+  fns, compile_s, outputs = {}, {}, {}
   for name, proxy, dtype, is_routed in VARIANTS:
     setup = proxies.Setup(synflow_dtype=dtype, zeros_dtype=dtype)
     bn_mode = proxies.get(proxy).bn_mode(setup)
@@ -69,7 +69,7 @@ def main(argv):
     t0 = time.perf_counter()
     compiled = fn.lower(*args).compile()
     compile_s[name] = time.perf_counter() - t0
-    jax.block_until_ready(compiled(*args))
+    outputs[name] = jax.device_get(compiled(*args))
     fns[name] = (compiled, args)
   load_before = os.getloadavg()
   wall = {name: [] for name in fns}
@@ -88,12 +88,24 @@ def main(argv):
                                 for k, v in wall.items()},
             'cpu_s_per_cell': {k: statistics.median(v)
                                for k, v in cpu.items()},
-            'all_wall_s_per_cell': wall}
+            'all_wall_s_per_cell': wall,
+            'max_rel_diff': {
+                k: float(np.max(np.abs(
+                    np.asarray(outputs[a][c]) / np.asarray(outputs[b][c])
+                    - 1)))
+                for k, a, b, c in (
+                    ('synflow_f32_vs_f64', 'synflow_f32_routed',
+                     'synflow_f64_vmapped', 'synflow'),
+                    ('synflow_routed_vs_vmapped', 'synflow_f64_routed',
+                     'synflow_f64_vmapped', 'synflow'),
+                    ('zeros_routed_vs_vmapped', 'zeros_f32_routed',
+                     'zeros_f32_vmapped', 'zeros'))}}
   runtime.write_json(pathlib.Path(_OUT.value) / 'proxy_speed.json', record)
   for k in fns:
     print(f'{k}: {record["wall_s_per_cell"][k]:.4f} s/cell wall, '
           f'{record["cpu_s_per_cell"][k]:.4f} CPU s/cell, compile '
           f'{compile_s[k]:.0f} s')
+  print('max relative differences', record['max_rel_diff'])
   print('load average', load_before, '->', record['load_average_after'])
 
 

@@ -39,8 +39,8 @@ DATA = ('synthetic', 'cifar10')
 INITS = ('shared', 'per_cell')
 DTYPES = ('float32', 'float64')
 # Settings that change a score: partial results are kept per combination.
-_SCORE_FIELDS = ('seed', 'limit', 'chunk', 'routed', 'batch_size', 'data', 'data_dir',
-                 'init', 'dataset', 'channels', 'cells_per_stage',
+_SCORE_FIELDS = ('seed', 'limit', 'chunk', 'routed', 'batch_size', 'data',
+                 'data_dir', 'init', 'dataset', 'channels', 'cells_per_stage',
                  'synflow_dtype', 'zeros_dtype', 'zeros_bn_mode')
 
 
@@ -259,8 +259,8 @@ def _score_proxy(proxy, config, setup, chunks, mine, partial, keys, batch,
   n_dev = mesh.devices.size
   cap = routed.capacity(config.chunk) if uses_routing(config, proxy) else 0
   vmap = vmap_size(config, proxy, config.chunk)
-  timing = {'cells': 0, 'chunks': len(todo), 'vmap': vmap, 'routed': bool(cap),
-            'compile_s': 0.0, 'score_s': 0.0}
+  timing = {'cells': 0, 'chunks': len(todo), 'vmap': vmap,
+            'routed': bool(cap), 'compile_s': 0.0, 'score_s': 0.0}
   if not todo:
     return timing
   t0 = time.perf_counter()

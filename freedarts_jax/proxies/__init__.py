@@ -85,10 +85,11 @@ class Proxy:
 
 def _registry() -> dict[str, Proxy]:
   # Imported here: the proxy modules import Setup from this package.
-  from freedarts_jax.proxies import baselines  # pylint: disable=g-import-not-at-top
-  from freedarts_jax.proxies import data_free  # pylint: disable=g-import-not-at-top
-  from freedarts_jax.proxies import gradient  # pylint: disable=g-import-not-at-top
-  from freedarts_jax.proxies import jacobian  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from freedarts_jax.proxies import baselines
+  from freedarts_jax.proxies import data_free
+  from freedarts_jax.proxies import gradient
+  from freedarts_jax.proxies import jacobian
 
   out = {}
   for module in (data_free, gradient, jacobian, baselines):

@@ -114,7 +114,8 @@ def _cell(variables, x, ops, mult, cap: int, bn_mode: str):
         else:
           name = f'edge{to}_{frm}_{op}'
           kernel = variables['params'][name]['kernel']
-          y = nb201._conv(jax.nn.relu(rows), kernel)  # pylint: disable=protected-access
+          y = nb201._conv(  # pylint: disable=protected-access
+              jax.nn.relu(rows), kernel)
           stats = variables.get('batch_stats', {}).get(name, {})
           y = _rows(lambda r, s=stats: layers.batch_norm(
               r, bn_mode, s.get('mean'), s.get('var')), y)

@@ -22,7 +22,6 @@ from freedarts_jax import proxies
 from freedarts_jax import zeros
 from freedarts_jax.init import torch_init
 from freedarts_jax.init import torch_init_fn
-from freedarts_jax.proxies import baselines
 from freedarts_jax.proxies import gradient
 from freedarts_jax.proxies import jacobian
 from freedarts_jax.spaces import nb201
