@@ -35,6 +35,8 @@ from freedarts_jax.proxies import routed
 _CELLS = flags.DEFINE_integer('cells', 64, 'Cells per call.')
 _REPEATS = flags.DEFINE_integer('repeats', 3, 'Timed calls per variant.')
 _OUT = flags.DEFINE_string('out', 'benchmarks/results', 'Output folder.')
+_VARIANTS = flags.DEFINE_list('variants', None,
+                              'Variant names to run (default: all).')
 
 VARIANTS = (  # name, proxy, dtype, routed
     ('synflow_f64_vmapped', 'synflow', 'float64', False),
@@ -54,6 +56,8 @@ def main(argv):
   alphas = proxy_lib.one_hots(cells[group[group >= 0]])  # (<= n, 6, 5)
   fns, compile_s, outputs = {}, {}, {}
   for name, proxy, dtype, is_routed in VARIANTS:
+    if _VARIANTS.value and name not in _VARIANTS.value:
+      continue
     setup = proxies.Setup(synflow_dtype=dtype, zeros_dtype=dtype)
     bn_mode = proxies.get(proxy).bn_mode(setup)
     x = jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32)
@@ -99,7 +103,8 @@ def main(argv):
                     ('synflow_routed_vs_vmapped', 'synflow_f64_routed',
                      'synflow_f64_vmapped', 'synflow'),
                     ('zeros_routed_vs_vmapped', 'zeros_f32_routed',
-                     'zeros_f32_vmapped', 'zeros'))}}
+                     'zeros_f32_vmapped', 'zeros'))
+                if a in outputs and b in outputs}}
   runtime.write_json(pathlib.Path(_OUT.value) / 'proxy_speed.json', record)
   for k in fns:
     print(f'{k}: {record["wall_s_per_cell"][k]:.4f} s/cell wall, '
