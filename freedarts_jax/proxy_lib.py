@@ -67,8 +67,12 @@ def _check(config: ml_collections.ConfigDict) -> tuple:
   integer('batch_size', 2)
   integer('chunk', 1)
   integer('vmap', 0)
-  if not isinstance(config.routed, bool):
-    bad('routed', 'True or False')
+  for field in ('routed', 'progress'):
+    if not isinstance(config[field], bool):
+      bad(field, 'True or False')
+  if isinstance(config.merge_wait_s, bool) or not isinstance(
+      config.merge_wait_s, (int, float)) or config.merge_wait_s <= 0:
+    bad('merge_wait_s', 'a positive number of seconds')
   integer('channels', 1)
   integer('cells_per_stage', 1)
   choice('data', DATA)

@@ -20,6 +20,7 @@ import pytest
 from configs import proxy_nb201
 from freedarts_jax import errors
 from freedarts_jax import proxies
+from freedarts_jax import proxy_data
 from freedarts_jax import proxy_lib
 from freedarts_jax.init import torch_init
 
@@ -192,3 +193,14 @@ def test_per_cell_init_folds_the_cell_index_into_the_key():
                    jax.random.fold_in(key, int(cell)), *args)
     alone = score(v, {'cell': proxy_lib.one_hots(index[i:i + 1])[0]}, None)
     np.testing.assert_allclose(out[i], alone['synflow'], rtol=1e-12)
+
+
+def test_cifar10_not_prepared_falls_back_to_gaussian_and_says_why(tmp_path):
+  key = jax.random.key(0)
+  x, y, note = proxy_data.make_batch('cifar10', key, 0, 4, (32, 32, 3), 10,
+                                     str(tmp_path))
+  assert note.startswith('gaussian (cifar10 not prepared: ')
+  assert x.shape == (4, 32, 32, 3) and x.dtype == np.float32
+  assert y.shape == (4,) and y.dtype == np.int32 and y.max() < 10
+  x2, _, _ = proxy_data.make_batch('synthetic', key, 0, 4, (32, 32, 3), 10)
+  np.testing.assert_array_equal(x, x2)  # the same seeded Gaussian batch
