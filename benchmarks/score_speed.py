@@ -1,15 +1,20 @@
-"""Compile time and steady-state time of one ZEROS call, float32 and float64.
+"""Compile time and steady-state time of one ZEROS call, per dtype.
 
-  python benchmarks/score_speed.py [--repeats=20] [--space_dataset=cifar10]
+  python benchmarks/score_speed.py [--config=nb201] [--dtypes=float32,float64]
+      [--repeats=20]
 
-The full NB201 supernet (C=16, N=5) on one all-ones CIFAR image, bn_mode
-train, as `make search` scores it. Compile time is measured without the
-persistent cache. Prints the figures and writes benchmarks/results/
-score_speed.json (with date, machine, versions and the load average, since
-a busy machine inflates the times). Reference: the released PyTorch scorer,
-0.22 s median float32 on this 2-core CPU (spec ENVIRONMENT.md).
+--config names a search config in configs/ (nb201, darts, darts20,
+darts_imagenet); its supernet is scored on one all-ones image of its data
+set with its bn_mode, as the search does (dtype float32_scaled builds the
+scaled supernet). Compile time is measured without the persistent cache.
+Prints the figures and writes benchmarks/results/score_speed_<config>.json
+(with date, machine, versions and the load average, since a busy machine
+inflates the times). References, the released PyTorch scorer on this 2-core
+CPU (spec ENVIRONMENT.md): NB201 0.22 s, DARTS 8-cell 1.23 s a call
+(median, float32).
 """
 
+import importlib
 import os
 import pathlib
 import sys
@@ -24,23 +29,34 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import common  # noqa: E402
 from freedarts_jax import runtime  # noqa: E402
+from freedarts_jax import spaces  # noqa: E402
 from freedarts_jax import zeros  # noqa: E402
-from freedarts_jax.spaces import nb201  # noqa: E402
 
+_CONFIG = flags.DEFINE_string('config', 'nb201', 'A config in configs/.')
+_DTYPES = flags.DEFINE_list('dtypes', ['float32', 'float64'],
+                            'float32 | float32_scaled | float64.')
 _REPEATS = flags.DEFINE_integer('repeats', 20, 'Timed calls per dtype.')
 _OUT = flags.DEFINE_string('out', 'benchmarks/results', 'Output folder.')
 
 
 def main(_):
-  model = nb201.Network(10)
-  init = zeros.make_init_fn(model, (32, 32, 3), nb201.alpha_shapes(),
-                            'normal', 1e-3)
+  config = importlib.import_module(f'configs.{_CONFIG.value}').get_config()
+  space = spaces.get(config.space)
+  hw, num_classes = space.datasets[config.dataset]
+  shape = (hw, hw, 3)
+  init = zeros.make_init_fn(space.build(config, num_classes), shape,
+                            space.alpha_shapes, 'normal', config.alpha_scale)
   variables, alpha = init(jax.random.key(0))
-  mask = {'cell': jnp.ones((6, 5), jnp.float32)}
+  mask = jax.tree.map(jnp.ones_like, alpha)
   record = {**common.provenance(), 'loadavg_before': os.getloadavg(),
-            'network': 'NB201 supernet C=16 N=5, 1x32x32x3, bn train'}
-  for dtype in ('float32', 'float64'):
-    fn = zeros.make_score_fn(model, (32, 32, 3), jnp.dtype(dtype))
+            'config': config.to_dict(),
+            'network': f'{config.space} supernet ({_CONFIG.value}), 1x{hw}x'
+                       f'{hw}x3, bn {config.bn_mode}'}
+  for dtype in _DTYPES.value:
+    model = space.build(config, num_classes,
+                        scaled=dtype == 'float32_scaled')
+    fn = zeros.make_score_fn(model, shape,
+                             jnp.dtype(zeros.COMPUTE_DTYPES[dtype]))
     t = time.perf_counter()
     compiled = fn.lower(variables, alpha, mask).compile()
     compile_s = time.perf_counter() - t
@@ -53,11 +69,13 @@ def main(_):
     record[dtype] = {'compile_s': compile_s,
                      'median_s': float(np.median(times)),
                      'min_s': float(np.min(times)), 'repeats': len(times)}
-    print(f'{dtype}: compile {compile_s:.1f} s, steady state median '
-          f'{np.median(times) * 1e3:.1f} ms (min {np.min(times) * 1e3:.1f} ms)'
-          f' on {record["device"]["kind"]}', flush=True)
+    print(f'{_CONFIG.value} {dtype}: compile {compile_s:.1f} s, steady state '
+          f'median {np.median(times) * 1e3:.1f} ms (min '
+          f'{np.min(times) * 1e3:.1f} ms) on {record["device"]["kind"]}',
+          flush=True)
   record['loadavg_after'] = os.getloadavg()
-  runtime.write_json(pathlib.Path(_OUT.value) / 'score_speed.json', record)
+  runtime.write_json(
+      pathlib.Path(_OUT.value) / f'score_speed_{_CONFIG.value}.json', record)
 
 
 if __name__ == '__main__':

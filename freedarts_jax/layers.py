@@ -231,6 +231,50 @@ def avg_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
   return total / jnp.asarray(counts, x.dtype)
 
 
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int = 1,
+                   dilation: int = 1) -> jax.Array:
+  """Depthwise k x k conv (one input channel per group), PyTorch padding.
+
+  On CPU it is a sum of k * k strided slices times a per-channel weight:
+  XLA CPU's grouped convolution ran 2-10x slower than that (forward and
+  backward, float32 and float64; /tmp measurements recorded in
+  benchmarks/RESULTS.md). Elsewhere, the convolution primitive.
+
+  Args:
+    x: (B, H, W, C).
+    kernel: (k, k, 1, C), HWIO.
+    stride: spatial stride.
+    dilation: kernel dilation.
+
+  Returns:
+    (B, ceil(H / stride), ceil(W / stride), C), in x's dtype.
+  """
+  k = kernel.shape[0]
+  pad = dilation * (k - 1) // 2
+  kernel = kernel.astype(x.dtype)
+  if jax.default_backend() != 'cpu':
+    return jax.lax.conv_general_dilated(
+        x, kernel, (stride, stride), ((pad, pad), (pad, pad)),
+        rhs_dilation=(dilation, dilation),
+        dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+        feature_group_count=x.shape[-1])
+  b, h, w, c = x.shape
+  xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+  ho, wo = (h + 2 * pad - dilation * (k - 1) - 1) // stride + 1, (
+      w + 2 * pad - dilation * (k - 1) - 1) // stride + 1
+  out = None
+  for i in range(k):
+    for j in range(k):
+      start = (0, i * dilation, j * dilation, 0)
+      limit = (b, start[1] + (ho - 1) * stride + 1,
+               start[2] + (wo - 1) * stride + 1, c)
+      term = jax.lax.slice(xp, start, limit, (1, stride, stride, 1)) * (
+          kernel[i, j, 0])  # (B, Ho, Wo, C)
+      out = term if out is None else out + term
+  return out
+
+
 def max_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
   """Max pool with PyTorch's symmetric padding (padding never wins)."""
   pad = (window - 1) // 2

@@ -28,6 +28,16 @@ from freedarts_jax import zeros
 SCALED = 'float32_scaled'  # the overflow-safe float32 path
 
 
+def auto_float32(bn_mode: str) -> str:
+  """dtype=auto's first try: float32_scaled where it is exact, else float32.
+
+  float32_scaled needs a positively homogeneous network (BatchNorm off or in
+  eval mode); train-mode BatchNorm renormalises every conv output, which
+  keeps plain float32 in range instead.
+  """
+  return 'float32' if bn_mode == 'train' else SCALED
+
+
 def _spec(tree):
   leaves, treedef = jax.tree.flatten(tree)
   return treedef, tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in leaves)
@@ -189,7 +199,8 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
                                         seeds)
   init_s = time.perf_counter() - t
 
-  tried = ['float32', 'float64'] if config.dtype == 'auto' else [config.dtype]
+  tried = [auto_float32(config.bn_mode), 'float64'] if (
+      config.dtype == 'auto') else [config.dtype]
   fallback, compile_s = None, 0.0
   for dtype in tried:
     try:

@@ -7,6 +7,12 @@ theta is every parameter and BatchNorm statistic, replaced by its absolute
 value; the input is one all-ones image; one forward and one backward pass.
 Parameters are kept in float32 and cast inside the jitted function, so the
 same draw can be scored in float32 and in float64.
+
+R of the linearised network grows or shrinks geometrically with depth and can
+leave float32's range. A `scaled` supernet (dtype=float32_scaled) divides its
+state by a power of two before every cell (`layers.rescale`) and carries the
+exponent, so a score call returns R and ZEROS in units of 2**log2_scale (a
+`Score`); `to_numpy` turns them into float64 values.
 """
 
 from collections.abc import Callable

@@ -94,13 +94,9 @@ def _fused_stage(x: jax.Array, n: int, stage, stride: int, dilation: int,
                  bn_mode: str) -> jax.Array:
   """ReLU, depthwise, 1x1, BN for n ops at once; x is (B, H, W, n * C)."""
   dws, pws, bns = zip(*stage)
-  dw = jnp.concatenate(dws, axis=-1).astype(x.dtype)  # (k, k, 1, n * C)
-  k, c = dw.shape[0], dws[0].shape[-1]
-  pad = dilation * (k - 1) // 2
-  y = jax.lax.conv_general_dilated(
-      nn.relu(x), dw, (stride, stride), ((pad, pad), (pad, pad)),
-      rhs_dilation=(dilation, dilation),
-      dimension_numbers=('NHWC', 'HWIO', 'NHWC'), feature_group_count=n * c)
+  dw = jnp.concatenate(dws, axis=-1)  # (k, k, 1, n * C)
+  c = dws[0].shape[-1]
+  y = layers.depthwise_conv(nn.relu(x), dw, stride, dilation)
   b, h, w, _ = y.shape
   pw = jnp.stack([p[0, 0] for p in pws]).astype(x.dtype)  # (n, C, C)
   y = jnp.einsum('bhwnc,ncd->bhwnd', y.reshape(b, h, w, n, c), pw)
