@@ -20,4 +20,11 @@ export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
   python3 -c 'import jax; print(jax.devices())'
   # Issue 2: ZEROS per call on the NB201 supernet, float32 and float64.
   python3 benchmarks/score_speed.py --out="$out"
+  # Issue 5: synflow over all 15,625 NB201 cells (target <= 10 s), then
+  # every proxy over the whole space (target <= 5 minutes).
+  python3 benchmarks/proxy_nb201.py --out="$out" --name=gpu_synflow_full \
+    --config.proxies=synflow --config.synflow_dtype=float32 \
+    --config.chunk=1024 --config.progress=False
+  python3 benchmarks/proxy_nb201.py --out="$out" --name=gpu_all_full \
+    --config.proxies=all --config.chunk=256 --config.progress=False
 } 2>&1 | tee "$out/gpu_check.log"

@@ -68,6 +68,43 @@ def torch_init(
   return jax.tree_util.tree_unflatten(tree, _draw(key, shapes, rules))
 
 
+def torch_init_fn(
+    apply_init: Callable[..., dict], *args
+) -> Callable[[jax.Array], dict]:
+  """A traceable `key -> variables` with torch_init's values.
+
+  For drawing inside jit or vmap (one initialisation per cell or seed):
+  `torch_init_fn(model.init, *args)(key)` equals
+  `torch_init(model.init, key, *args)` leaf for leaf.
+
+  Args:
+    apply_init: the module's `init` method.
+    *args: example call arguments (shapes and dtypes only).
+
+  Returns:
+    A pure function of a PRNG key giving the variables, every leaf float32.
+  """
+  leaves, treedef = jax.tree.flatten(args)
+  specs = tuple((tuple(x.shape), jnp.dtype(x.dtype)) for x in leaves)
+  shapes, rules, tree = _structure(apply_init, treedef, specs)
+  sizes = [math.prod(s) if kind == 'uniform' else 0
+           for s, (kind, _) in zip(shapes, rules)]
+  offsets = np.cumsum([0] + sizes)
+
+  def draw(key: jax.Array) -> dict:
+    u = _uniform(key, int(offsets[-1]))
+    out = []
+    for i, (shape, (kind, value)) in enumerate(zip(shapes, rules)):
+      if kind == 'uniform':
+        part = u[int(offsets[i]):int(offsets[i + 1])].reshape(shape)
+        out.append(jnp.float32(value) * part)
+      else:
+        out.append(jnp.full(shape, value, jnp.float32))
+    return jax.tree_util.tree_unflatten(tree, out)
+
+  return draw
+
+
 @functools.cache
 def _structure(apply_init, treedef, specs):
   """Leaf shapes, init rules and tree of the variables (traced once)."""

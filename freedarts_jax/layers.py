@@ -44,6 +44,23 @@ def batch_norm(x: jax.Array, mode: str, mean: jax.Array | None = None,
   return y
 
 
+def probe(module: nn.Module, name: str, y: jax.Array) -> jax.Array:
+  """y, or y * (1 + q) when the call is given a 'probes' collection.
+
+  q is a zero variable of shape (B, 1, ..., 1, C): d loss / d q[n, c] is the
+  sum over positions of y * d loss / d y, the per-channel term of the Fisher
+  proxy (freedarts_jax.proxies). Without that collection (every ordinary
+  call, and init) it returns y unchanged.
+  """
+  if module.is_initializing() or not (
+      module.is_mutable_collection('probes')
+      or module.has_variable('probes', name)):
+    return y
+  shape = (y.shape[0],) + (1,) * (y.ndim - 2) + (y.shape[-1],)
+  q = module.variable('probes', name, jnp.zeros, shape, y.dtype).value
+  return y * (1 + q)
+
+
 def bn_stats(module: nn.Module, channels: int, mode: str):
   """Declares the running statistics of a BatchNorm (none in mode 'none')."""
   if mode == 'none':
@@ -87,7 +104,7 @@ class Conv(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     pad = self.dilation * (self.kernel - 1) // 2
-    return nn.Conv(
+    y = nn.Conv(
         self.features,
         (self.kernel, self.kernel),
         strides=self.stride,
@@ -97,6 +114,7 @@ class Conv(nn.Module):
         use_bias=self.use_bias,
         name='conv',
     )(x)
+    return probe(self, 'out', y)
 
 
 class _DenseVars(nn.Module):
@@ -126,7 +144,7 @@ class Dense(nn.Module):
     dtype = jnp.result_type(x.dtype, kernel.dtype)
     y = x.astype(dtype) @ kernel.astype(dtype)  # (B, features)
     bias = bias.astype(dtype)
-    return (y, bias) if split_bias else y + bias
+    return (y, bias) if split_bias else probe(self, 'out', y + bias)
 
 
 class Scaled(NamedTuple):
@@ -183,6 +201,7 @@ class ReLUConvBN(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
+    self.sow('intermediates', 'relu_in', x)  # NASWOT's activation codes
     x = Conv(self.features, self.kernel, self.stride, name='conv')(nn.relu(x))
     return BatchNorm(self.bn_mode, self.affine, name='bn')(x)
 

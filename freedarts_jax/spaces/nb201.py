@@ -88,11 +88,14 @@ class Cell(nn.Module):
           convs.setdefault(k, []).append(
               ((e, op), ConvOpVars(c, k, self.bn_mode,
                                    name=f'edge{to}_{frm}_{op}')(c)))
+    if convs:  # NASWOT's activation codes: the ReLU input of the conv ops
+      self.sow('intermediates', f'relu_in{j}', x)
     for k, entries in convs.items():
       kernel, mean, var = (
           jnp.concatenate(parts, axis=-1) if parts[0] is not None else None
           for parts in zip(*(v for _, v in entries)))
-      y = layers.batch_norm(_conv(nn.relu(x), kernel), self.bn_mode, mean,
+      y = layers.probe(self, f'conv{k}_from{j}', _conv(nn.relu(x), kernel))
+      y = layers.batch_norm(y, self.bn_mode, mean,
                             var)  # (B, H, W, len(entries) * C)
       for i, (key, _) in enumerate(entries):
         outs[key] = y[..., i * c:(i + 1) * c]
@@ -171,7 +174,9 @@ class Network(nn.Module):
         (x,), log2_scale = layers.rescale((x,), log2_scale)
         x = Cell(edge_ops, self.bn_mode, name=f'stage{stage}_cell{i}')(
             x, cell_alpha)
-    x = nn.relu(layers.BatchNorm(self.bn_mode, name='lastact_bn')(x))
+    x = layers.BatchNorm(self.bn_mode, name='lastact_bn')(x)
+    self.sow('intermediates', 'relu_in', x)  # NASWOT's activation codes
+    x = nn.relu(x)
     classifier = layers.Dense(self.num_classes, name='classifier')
     if not self.scaled:
       return classifier(layers.global_avg_pool(x))  # (B, classes)

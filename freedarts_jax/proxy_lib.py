@@ -1,0 +1,419 @@
+"""Scores NAS-Bench-201 cells with zero-cost proxies (the proxy_bench CLI).
+
+run_proxy_bench(config, workdir) scores the selected cells in chunks of
+`config.chunk`: one compiled call per chunk, its cells split over this
+process's devices (shard_map), vmapped on each. Several processes
+(jax.distributed) take every P-th chunk. Each finished chunk is appended to
+workdir/partial/<settings>/<proxy>.p<process>.jsonl and flushed, so a run
+that is stopped resumes at the first chunk not written; process 0 then
+merges every process's chunks and writes the outputs (proxy_report).
+"""
+
+import functools
+import hashlib
+import json
+import os
+import pathlib
+import time
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from jax.sharding import PartitionSpec as P
+import tqdm
+
+from freedarts_jax import errors
+from freedarts_jax import proxies
+from freedarts_jax import proxy_data
+from freedarts_jax import proxy_report
+from freedarts_jax.proxies import routed
+from freedarts_jax import runtime
+from freedarts_jax.benchmarks import nb201_table
+from freedarts_jax.init import torch_init
+from freedarts_jax.init import torch_init_fn
+from freedarts_jax.spaces import nb201
+
+DATA = ('synthetic', 'cifar10')
+INITS = ('shared', 'per_cell')
+DTYPES = ('float32', 'float64')
+# Settings that change a score: partial results are kept per combination.
+_SCORE_FIELDS = ('seed', 'limit', 'chunk', 'routed', 'batch_size', 'data',
+                 'data_dir', 'init', 'dataset', 'channels', 'cells_per_stage',
+                 'synflow_dtype', 'zeros_dtype', 'zeros_bn_mode')
+
+
+def _check(config: ml_collections.ConfigDict) -> tuple:
+  def bad(field, what):
+    raise errors.ConfigError(
+        f'config.{field} must be {what}, got {config[field]!r}.')
+
+  def integer(field, low, high=None):
+    v = config[field]
+    if isinstance(v, bool) or not isinstance(v, int) or v < low or (
+        high is not None and v > high):
+      bad(field, f'an integer in {low}..{high}' if high is not None
+          else f'an integer >= {low}')
+
+  def choice(field, valid):
+    if config[field] not in valid:
+      raise errors.ConfigError(f'config.{field}: ' + errors.one_of(
+          field, config[field], valid))
+
+  chosen = proxies.parse(config.proxies)
+  integer('limit', 0, nb201_table.SIZE)
+  integer('seed', 0)
+  integer('batch_size', 2)
+  integer('chunk', 1)
+  integer('vmap', 0)
+  for field in ('routed', 'progress'):
+    if not isinstance(config[field], bool):
+      bad(field, 'True or False')
+  if isinstance(config.merge_wait_s, bool) or not isinstance(
+      config.merge_wait_s, (int, float)) or config.merge_wait_s <= 0:
+    bad('merge_wait_s', 'a positive number of seconds')
+  integer('channels', 1)
+  integer('cells_per_stage', 1)
+  choice('data', DATA)
+  choice('init', INITS)
+  choice('dataset', tuple(nb201.DATASETS))
+  choice('synflow_dtype', DTYPES)
+  choice('zeros_dtype', DTYPES)
+  choice('zeros_bn_mode', ('train', 'eval', 'none'))
+  if config.data == 'cifar10' and config.dataset != 'cifar10':
+    raise errors.ConfigError(
+        'config.data=cifar10 needs config.dataset=cifar10 (the network '
+        f'must take 32 px images and 10 classes), got {config.dataset!r}.')
+  return chosen
+
+
+def setup_of(config) -> proxies.Setup:
+  return proxies.Setup(config.dataset, config.channels,
+                       config.cells_per_stage, config.synflow_dtype,
+                       config.zeros_dtype, config.zeros_bn_mode)
+
+
+def select_cells(config) -> np.ndarray:
+  """Table indices to score, ascending: all, or a seeded random subset."""
+  if not config.limit or config.limit == nb201_table.SIZE:
+    return np.arange(nb201_table.SIZE)
+  rng = np.random.default_rng(config.seed)
+  return np.sort(rng.choice(nb201_table.SIZE, config.limit, replace=False))
+
+
+def one_hots(indices: np.ndarray) -> np.ndarray:
+  """(n, 6, 5) float32 one-hot alphas of table cells (-1: all zero)."""
+  table = nb201_table.load()
+  out = np.zeros((len(indices), len(nb201.EDGES), len(nb201.OPS)),
+                 np.float32)
+  for i, index in enumerate(indices):
+    if index < 0:  # padding: no cell (an all-zero alpha)
+      continue
+    genotype = nb201.from_string(table.archs[int(index)])
+    out[i, np.arange(len(nb201.EDGES)),
+        [nb201.OPS.index(op) for op in genotype]] = 1
+  return out
+
+
+def settings_id(config) -> str:
+  text = json.dumps({f: config[f] for f in _SCORE_FIELDS}, sort_keys=True)
+  return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def vmap_size(config, proxy: proxies.Proxy, per_device: int) -> int:
+  """Cells vmapped at once on a device (the rest loop inside the call).
+
+  Automatic (config.vmap = 0): the whole share for data-free proxies with
+  one shared initialisation; on CPU one cell at a time otherwise (a vmapped
+  weight gradient or per-cell weights make XLA CPU's convolutions grouped,
+  and a data batch per cell multiplies memory); on GPU/TPU 8 (2 for te_nas,
+  whose Jacobian holds a weight gradient per image).
+  """
+  if config.vmap:
+    return min(config.vmap, per_device)
+  data_free = not proxy.needs_data and not (
+      config.init == 'per_cell' and proxy.bn_mode(setup_of(config)))
+  if data_free:
+    return per_device
+  if jax.default_backend() == 'cpu':
+    return 1
+  return min(per_device, 2 if proxy.name == 'te_nas' else 8)
+
+
+def _example_args(setup: proxies.Setup):
+  x = jax.ShapeDtypeStruct((1, *setup.input_shape), jnp.float32)
+  alpha = {'cell': jax.ShapeDtypeStruct((len(nb201.EDGES), len(nb201.OPS)),
+                                        jnp.float32)}
+  return x, alpha
+
+
+def uses_routing(config, proxy: proxies.Proxy) -> bool:
+  """Whether the proxy runs on routed.py's batched network."""
+  return (config.routed and proxy.name in routed.BATCHED
+          and config.init == 'shared')
+
+
+@functools.cache
+def make_chunk_fn(proxy: proxies.Proxy, setup: proxies.Setup, init: str,
+                  mesh: jax.sharding.Mesh, vmap: int, cap: int = 0):
+  """jitted (variables, key, alphas, indices, x, y) -> {column: (n,)}.
+
+  alphas (n, 6, 5) and indices (n,) are split over the mesh's 'cells' axis;
+  with init 'per_cell' each cell's variables are drawn from key folded with
+  its table index (variables unused), else `variables` are shared. With
+  cap > 0 each device's cells go through routed.py's batched network (one
+  group, at most cap cells per edge and op) instead of the vmapped one.
+  """
+  if cap:
+    batched = routed.BATCHED[proxy.name](setup, cap)
+
+    def local(variables, key, alphas, indices, x, y):
+      del key, indices
+      return batched(variables, alphas, (x, y))
+
+    return jax.jit(jax.shard_map(
+        local, mesh=mesh,
+        in_specs=(P(), P(), P('cells'), P('cells'), P(), P()),
+        out_specs=P('cells')))
+  score = proxy.make(setup)
+  bn_mode = proxy.bn_mode(setup)
+  draw = None
+  if init == 'per_cell' and bn_mode is not None:
+    draw = torch_init_fn(setup.model(bn_mode).init, *_example_args(setup))
+
+  def local(variables, key, alphas, indices, x, y):
+    def one(args):
+      a, index = args
+      v = variables if draw is None else draw(jax.random.fold_in(key, index))
+      return score(v, {'cell': a}, (x, y))
+
+    return jax.lax.map(one, (alphas, indices), batch_size=vmap)
+
+  sharded = jax.shard_map(
+      local, mesh=mesh, in_specs=(P(), P(), P('cells'), P('cells'), P(), P()),
+      out_specs=P('cells'))
+  return jax.jit(sharded)
+
+
+class Partial:
+  """One process's append-only record of finished chunks of one proxy."""
+
+  def __init__(self, folder: pathlib.Path, proxy: str, process: int):
+    self.folder, self.proxy = folder, proxy
+    self.path = folder / f'{proxy}.p{process}.jsonl'
+
+  def read_all(self) -> dict[int, dict]:
+    """chunk -> record, from every process's file (complete lines only)."""
+    out = {}
+    for path in sorted(self.folder.glob(f'{self.proxy}.p*.jsonl')):
+      for line in path.read_text().splitlines(keepends=True):
+        if not line.endswith('\n'):
+          continue  # a line cut by a kill
+        try:
+          record = json.loads(line)
+        except json.JSONDecodeError:
+          continue
+        out[record['chunk']] = record
+    return out
+
+  def append(self, record: dict) -> None:
+    self.folder.mkdir(parents=True, exist_ok=True)
+    if self.path.exists():  # drop a line cut by a kill before appending
+      text = self.path.read_bytes()
+      if text and not text.endswith(b'\n'):
+        with self.path.open('r+b') as f:
+          f.truncate(text.rfind(b'\n') + 1)
+    with self.path.open('a') as f:
+      f.write(json.dumps(record) + '\n')
+      f.flush()
+      os.fsync(f.fileno())
+
+
+def _variables(proxy, setup, key):
+  bn_mode = proxy.bn_mode(setup)
+  if bn_mode is None:
+    return {}
+  return torch_init(setup.model(bn_mode).init, key, *_example_args(setup))
+
+
+def plan_chunks(config, proxy: proxies.Proxy, cells: np.ndarray
+                ) -> list[np.ndarray]:
+  """The proxy's chunks: table indices, at most config.chunk each.
+
+  Consecutive cells, or for a routed proxy groups packed so that no op on
+  an edge is chosen by more than routed.capacity(chunk) of their cells.
+  Independent of the device and process count, so runs can resume on
+  another machine.
+  """
+  if not uses_routing(config, proxy):
+    return [cells[i:i + config.chunk]
+            for i in range(0, len(cells), config.chunk)]
+  ops = np.argmax(one_hots(cells), axis=-1)  # (n, 6)
+  groups = routed.plan_groups(ops, config.chunk,
+                              routed.capacity(config.chunk))
+  return [cells[g[g >= 0]] for g in groups]
+
+
+def _score_proxy(proxy, config, setup, chunks, mine, partial, keys, batch,
+                 mesh, show_progress):
+  """Scores this process's unfinished chunks, one per device and call."""
+  done = partial.read_all()
+  todo = [k for k in mine if k not in done]
+  n_dev = mesh.devices.size
+  cap = routed.capacity(config.chunk) if uses_routing(config, proxy) else 0
+  vmap = vmap_size(config, proxy, config.chunk)
+  timing = {'cells': 0, 'chunks': len(todo), 'vmap': vmap,
+            'routed': bool(cap), 'compile_s': 0.0, 'score_s': 0.0}
+  if not todo:
+    return timing
+  t0 = time.perf_counter()
+  fn = make_chunk_fn(proxy, setup, config.init, mesh, vmap, cap)
+  variables = _variables(proxy, setup, keys['weights'])
+  cells_sharding = jax.sharding.NamedSharding(mesh, P('cells'))
+  calls = [todo[i:i + n_dev] for i in range(0, len(todo), n_dev)]
+
+  def args(ks):
+    index = np.full((n_dev, config.chunk), -1, np.int64)
+    for d, k in enumerate(ks):
+      index[d, :len(chunks[k])] = chunks[k]
+    index = index.reshape(-1)
+    alphas = one_hots(index)
+    if cap:
+      for block in np.split(np.argmax(alphas, -1) * (alphas.sum(-1) > 0),
+                            n_dev):
+        routed.check_capacity(block, cap)
+    alphas = jax.device_put(alphas, cells_sharding)
+    index = jax.device_put(index.astype(np.int32), cells_sharding)
+    return (variables, keys['weights'], alphas, index, *batch)
+
+  compiled = _compile(fn, args(calls[0]))
+  timing['compile_s'] = time.perf_counter() - t0
+  t0 = time.perf_counter()
+  bar = tqdm.tqdm(total=len(todo), desc=proxy.name, unit='chunk',
+                  disable=not show_progress)
+  for ks in calls:
+    out = jax.device_get(compiled(*args(ks)))
+    for d, k in enumerate(ks):
+      n = len(chunks[k])
+      part = slice(d * config.chunk, d * config.chunk + n)
+      partial.append({'chunk': int(k), 'index': chunks[k].tolist(),
+                      'scores': {c: np.asarray(v)[part].astype(float).tolist()
+                                 for c, v in out.items()}})
+      timing['cells'] += n
+      bar.update(1)
+  bar.close()
+  timing['score_s'] = time.perf_counter() - t0
+  timing['per_cell_s'] = timing['score_s'] / max(timing['cells'], 1)
+  return timing
+
+
+_COMPILED = {}
+
+
+def _compile(fn, args):
+  """fn compiled for args' shapes, once per process."""
+  spec = tuple((a.shape, str(a.dtype), getattr(a, 'sharding', None))
+               for a in jax.tree.leaves(args))
+  if (fn, spec) not in _COMPILED:
+    _COMPILED[fn, spec] = fn.lower(*args).compile()
+  return _COMPILED[fn, spec]
+
+
+def _merge(chosen, partials, chunks, wait_s: float) -> dict[str, dict]:
+  """column -> {table index: score} once every chunk is written."""
+  deadline = time.monotonic() + wait_s
+  while True:
+    records = {p.name: partials[p.name].read_all() for p in chosen}
+    missing = sum(len(set(range(len(chunks[name]))) - set(r))
+                  for name, r in records.items())
+    if not missing:
+      break
+    if time.monotonic() > deadline:
+      raise errors.FreeDartsError(
+          f'{missing} chunks are still unscored after {wait_s:.0f} s: did '
+          'another process stop? Run the same command again to resume.')
+    time.sleep(0.5)
+  scores = {}
+  for p in chosen:
+    for c in p.columns:
+      scores[c] = {i: s for r in records[p.name].values()
+                   for i, s in zip(r['index'], r['scores'][c])}
+  return scores
+
+
+def run_proxy_bench(config: ml_collections.ConfigDict, workdir,
+                    overwrite: bool = False) -> dict | None:
+  """Scores the cells; process 0 writes and returns the result dict.
+
+  Args:
+    config: see configs/proxy_nb201.py.
+    workdir: output folder.
+    overwrite: replace an existing result.json.
+
+  Returns:
+    The result dict on process 0 (None on the others).
+  """
+  chosen = _check(config)
+  workdir = pathlib.Path(workdir)
+  result_file = workdir / 'result.json'
+  if result_file.exists() and not overwrite:
+    raise errors.ConfigError(
+        f'{result_file} exists: pass --overwrite to replace it (finished '
+        'chunks with the same settings are reused either way).')
+  setup = setup_of(config)
+  cells = select_cells(config)
+  process, n_proc = jax.process_index(), jax.process_count()
+  chunks = {p.name: plan_chunks(config, p, cells) for p in chosen}
+  mesh = jax.make_mesh((len(jax.local_devices()),), ('cells',),
+                       devices=jax.local_devices())
+  key = jax.random.key(config.seed)
+  keys = {'weights': jax.random.fold_in(key, 0),
+          'data': jax.random.fold_in(key, 1)}
+  data_note = None
+  batch = (np.zeros((2, *setup.input_shape), np.float32),
+           np.zeros((2,), np.int32))
+  if any(p.needs_data for p in chosen):
+    x, y, data_note = proxy_data.make_batch(
+        config.data, keys['data'], config.seed, config.batch_size,
+        setup.input_shape, setup.num_classes, config.data_dir)
+    batch = (x, y)
+  folder = workdir / 'partial' / settings_id(config)
+  partials = {p.name: Partial(folder, p.name, process) for p in chosen}
+  timing = {}
+  for p in chosen:
+    logging.info('scoring %d cells with %s', len(cells), p.name)
+    mine = list(range(process, len(chunks[p.name]), n_proc))
+    timing[p.name] = _score_proxy(p, config, setup, chunks[p.name], mine,
+                                  partials[p.name], keys, batch, mesh,
+                                  show_progress=config.progress)
+  runtime.write_json(folder / f'timing.p{process}.json', timing)
+  if process != 0:
+    return None
+  scores = _merge(chosen, partials, chunks, config.merge_wait_s)
+  timings = {}
+  for path in sorted(folder.glob('timing.p*.json')):
+    timings[path.stem.split('.')[-1]] = json.loads(path.read_text())
+  meta = {
+      'cells': len(cells), 'limit': config.limit, 'seed': config.seed,
+      'init': config.init, 'data': data_note, 'processes': n_proc,
+      'local_devices': len(jax.local_devices()),
+      'dtypes': {p.name: _dtype_of(p, setup) for p in chosen},
+      'bn_modes': {p.name: p.bn_mode(setup) for p in chosen},
+      'references': {p.name: p.reference for p in chosen},
+      'settings_id': settings_id(config),
+  }
+  return proxy_report.write_outputs(
+      workdir, chosen, cells, scores, timing=timings, meta=meta,
+      config=config.to_dict())
+
+
+def _dtype_of(proxy, setup) -> str | None:
+  if proxy.name == 'synflow':
+    return setup.synflow_dtype
+  if proxy.name == 'zeros':
+    return setup.zeros_dtype
+  if proxy.bn_mode(setup) is None:
+    return None
+  return 'float32 (kernel and eigenvalues in float64)' if proxy.name in (
+      'jacob_cov', 'naswot', 'te_nas') else 'float32'

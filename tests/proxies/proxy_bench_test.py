@@ -1,0 +1,206 @@
+"""proxy_bench end to end: outputs, resume, 8 devices, 2 processes, errors.
+
+One tiny configuration (C=4, one cell per stage, 16 px, 10 cells in chunks
+of 4) scored with synflow, naswot (data) and params; every other run must
+reproduce its scores.csv.
+"""
+
+import csv
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from configs import proxy_nb201
+from freedarts_jax import errors
+from freedarts_jax import proxies
+from freedarts_jax import proxy_data
+from freedarts_jax import proxy_lib
+from freedarts_jax.init import torch_init
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TINY = {'proxies': 'synflow,naswot,params', 'channels': 4,
+        'cells_per_stage': 1, 'dataset': 'imagenet16', 'limit': 10,
+        'chunk': 4, 'batch_size': 4, 'progress': False}
+ARGS = [f'--config.{k}={v}' for k, v in TINY.items()]
+
+
+def _config(**overrides):
+  config = proxy_nb201.get_config()
+  config.update({**TINY, **overrides})
+  return config
+
+
+def _cli(workdir, *extra, env=None, wait=True):
+  cmd = [sys.executable, '-m', 'freedarts_jax.proxy_bench',
+         f'--workdir={workdir}', *ARGS, *extra]
+  proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+  return proc.communicate(timeout=600) + (proc.returncode,) if wait else proc
+
+
+def _env(tmp_path, **extra):
+  return {**os.environ, 'FREEDARTS_CACHE_DIR': str(tmp_path / 'cache'),
+          'PYTHONPATH': str(ROOT), **extra}
+
+
+def _scores(workdir) -> dict:
+  with open(pathlib.Path(workdir) / 'scores.csv') as f:
+    rows = list(csv.DictReader(f))
+  return {r['index']: r for r in rows}
+
+
+def _assert_same(a, b):
+  assert a.keys() == b.keys()
+  for i in a:
+    assert a[i]['arch'] == b[i]['arch']
+    for col in ('synflow', 'naswot', 'params'):
+      np.testing.assert_allclose(float(a[i][col]), float(b[i][col]),
+                                 rtol=1e-6, err_msg=f'{col} cell {i}')
+
+
+@pytest.fixture(scope='module')
+def reference(tmp_path_factory):
+  """One uninterrupted single-device run, in this process."""
+  workdir = tmp_path_factory.mktemp('reference')
+  result = proxy_lib.run_proxy_bench(_config(), workdir)
+  return workdir, result
+
+
+def test_outputs(reference):
+  workdir, result = reference
+  scores = _scores(workdir)
+  assert len(scores) == 10
+  assert list(next(iter(scores.values()))) == [
+      'index', 'arch', 'synflow', 'naswot', 'params']
+  corr = json.loads((workdir / 'correlations.json').read_text())
+  assert set(corr) == {'synflow', 'naswot', 'params'}
+  for col in corr.values():
+    assert set(col) == {'cifar10_test', 'cifar100_test', 'imagenet16_test'}
+    for by in col.values():
+      assert by['all']['n'] == 10 and by['top10']['n'] == 1
+      assert -1 <= by['all']['spearman'] <= 1
+  assert 'gaussian' in result['data'] and result['init'] == 'shared'
+  for col in ('synflow', 'naswot', 'params'):
+    assert (workdir / 'plots' / f'{col}.png').stat().st_size > 1000
+  assert result['timing']['p0']['synflow']['cells'] == 10
+  assert 'synflow' in (workdir / 'correlations.md').read_text()
+  with pytest.raises(errors.ConfigError, match='overwrite'):
+    proxy_lib.run_proxy_bench(_config(), workdir)
+
+
+def test_interrupted_run_resumes_to_the_same_scores(reference, tmp_path,
+                                                    monkeypatch):
+  append = proxy_lib.Partial.append
+  calls = []
+
+  def dies_after_two(self, record):
+    if len(calls) == 2:
+      with self.path.open('a') as f:  # a write cut by the kill
+        f.write('{"chunk": 2, "index": [1')
+      raise KeyboardInterrupt
+    calls.append(record['chunk'])
+    append(self, record)
+
+  monkeypatch.setattr(proxy_lib.Partial, 'append', dies_after_two)
+  with pytest.raises(KeyboardInterrupt):
+    proxy_lib.run_proxy_bench(_config(), tmp_path)
+  assert not (tmp_path / 'scores.csv').exists()
+  monkeypatch.setattr(proxy_lib.Partial, 'append', append)
+  result = proxy_lib.run_proxy_bench(_config(), tmp_path)
+  assert 0 < result['timing']['p0']['synflow']['cells'] < 10  # the rest
+  assert ((tmp_path / 'scores.csv').read_text()
+          == (reference[0] / 'scores.csv').read_text())
+
+
+@pytest.mark.slow
+def test_eight_devices_give_the_same_scores(reference, tmp_path):
+  env = _env(tmp_path,
+             XLA_FLAGS='--xla_force_host_platform_device_count=8')
+  _, err, rc = _cli(tmp_path / 'run', env=env)
+  assert rc == 0, err
+  result = json.loads((tmp_path / 'run' / 'result.json').read_text())
+  assert result['local_devices'] == 8
+  _assert_same(_scores(tmp_path / 'run'), _scores(reference[0]))
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_same_scores(reference, tmp_path):
+  env = _env(tmp_path)
+  address = f'localhost:{_free_port()}'
+  procs = [_cli(tmp_path / 'run', f'--coordinator_address={address}',
+                '--num_processes=2', f'--process_id={i}', env=env,
+                wait=False) for i in range(2)]
+  outs = [p.communicate(timeout=600) for p in procs]
+  assert [p.returncode for p in procs] == [0, 0], outs
+  result = json.loads((tmp_path / 'run' / 'result.json').read_text())
+  assert result['processes'] == 2
+  assert set(result['timing']) == {'p0', 'p1'}
+  assert result['timing']['p1']['synflow']['cells'] > 0
+  _assert_same(_scores(tmp_path / 'run'), _scores(reference[0]))
+
+
+@pytest.mark.parametrize('flag, message', [
+    ('--config.proxies=synflo,zeros', "unknown proxy 'synflo'.*te_nas"),
+    ('--config.limit=20000', 'config.limit must be an integer in 0..15625'),
+    ('--config.data=imagenet', "unknown data 'imagenet'.*cifar10"),
+])
+def test_cli_errors_are_one_line(tmp_path, flag, message):
+  _, err, rc = _cli(tmp_path, flag, env=_env(tmp_path))
+  assert rc == 2
+  lines = err.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith('error: ')
+  assert __import__('re').search(message, lines[0]), lines[0]
+
+
+def test_select_cells_is_a_seeded_subset():
+  a = proxy_lib.select_cells(_config(limit=50, seed=3))
+  assert len(set(a)) == 50 and np.all(np.diff(a) > 0)
+  assert np.array_equal(a, proxy_lib.select_cells(_config(limit=50, seed=3)))
+  assert not np.array_equal(a, proxy_lib.select_cells(_config(limit=50)))
+  assert len(proxy_lib.select_cells(_config(limit=0))) == 15625
+
+
+def test_per_cell_init_folds_the_cell_index_into_the_key():
+  config = _config(init='per_cell')
+  setup = proxy_lib.setup_of(config)
+  proxy = proxies.get('synflow')
+  mesh = jax.make_mesh((1,), ('cells',), devices=jax.local_devices()[:1])
+  fn = proxy_lib.make_chunk_fn(proxy, setup, 'per_cell', mesh, 2)
+  index = np.array([5, 9000], np.int32)
+  key = jax.random.key(7)
+  x = np.zeros((2, *setup.input_shape), np.float32)
+  y = np.zeros((2,), np.int32)
+  cells = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('cells'))
+  out = fn({}, key, jax.device_put(proxy_lib.one_hots(index), cells),
+           jax.device_put(index, cells), x, y)['synflow']
+  args = proxy_lib._example_args(setup)  # pylint: disable=protected-access
+  score = jax.jit(proxy.make(setup))
+  for i, cell in enumerate(index):
+    v = torch_init(setup.model('none').init,
+                   jax.random.fold_in(key, int(cell)), *args)
+    alone = score(v, {'cell': proxy_lib.one_hots(index[i:i + 1])[0]}, None)
+    np.testing.assert_allclose(out[i], alone['synflow'], rtol=1e-12)
+
+
+def test_cifar10_not_prepared_falls_back_to_gaussian_and_says_why(tmp_path):
+  key = jax.random.key(0)
+  x, y, note = proxy_data.make_batch('cifar10', key, 0, 4, (32, 32, 3), 10,
+                                     str(tmp_path))
+  assert note.startswith('gaussian (cifar10 not prepared: ')
+  assert x.shape == (4, 32, 32, 3) and x.dtype == np.float32
+  assert y.shape == (4,) and y.dtype == np.int32 and y.max() < 10
+  x2, _, _ = proxy_data.make_batch('synthetic', key, 0, 4, (32, 32, 3), 10)
+  np.testing.assert_array_equal(x, x2)  # the same seeded Gaussian batch
