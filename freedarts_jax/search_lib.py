@@ -131,7 +131,7 @@ def _score_in(dtype: str, model, input_shape, variables, alpha, probe_alpha,
     for b in range(num):
       check(b, guards.check_scores, r[b], {k: s[b] for k, s in raw.items()},
             {k: m[b] for k, m in masks.items()}, space.ops, space.edge_labels,
-            dtype)
+            dtype, space.has_none)
     scores = {k: np.ldexp(s, log2_scale[:, None, None]) for k, s in raw.items()}
     if not all(np.isfinite(s).all() for s in scores.values()):
       raise guards.Tripped('nonfinite', 'scores times 2**log2_scale '
@@ -150,7 +150,7 @@ def _score_in(dtype: str, model, input_shape, variables, alpha, probe_alpha,
       bar.update()
 
     rounds = schedule.run(config.schedule, score, space.alpha_shapes, num,
-                          on_round)
+                          on_round, space.has_none)
   return {'rounds': rounds, 'compile_s': compile_s, 'score_s': score_s,
           'guard_s': guard_s}
 
@@ -223,6 +223,8 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
         f'{result_path(workdir)} exists; pass --overwrite to replace it or '
         'choose another --workdir.')
   hw, num_classes = space.datasets[config.dataset]
+  if space.input_size is not None:
+    hw = space.input_size(config)
   input_shape = (hw, hw, 3)
   model = space.build(config, num_classes)
   seeds = [config.seed + i for i in range(config.num_seeds)]
@@ -235,7 +237,10 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
                                         seeds)
   init_s = time.perf_counter() - t
 
-  tried = [auto_float32(config.bn_mode, config.objective), 'float64'] if (
+  first = auto_float32(config.bn_mode, config.objective)
+  if first == SCALED and not space.scalable:
+    first = 'float32'
+  tried = [first, 'float64'] if (
       config.dtype == 'auto') else [config.dtype]
   fallback, compile_s = None, 0.0
   for dtype in tried:

@@ -59,6 +59,11 @@ def check(config: ml_collections.ConfigDict) -> spaces.Space:
           f'{config.objective}: it scales the logits by a power of two, and '
           'a cross-entropy needs the logits themselves. Use dtype float32, '
           'float64 or auto.')
+  if config.dtype == 'float32_scaled' and not space.scalable:
+    raise errors.ConfigError(
+        f'config.dtype=float32_scaled is not available in the {space.name} '
+        'space (its supernet has no rescaled path); use dtype float32, '
+        'float64 or auto.')
   _at_least(config, 'seed', 0)
   _positive(config, 'alpha_scale', float)
   for field, valid in space.choice_fields.items():
