@@ -63,12 +63,15 @@ class Tripped(errors.GuardError):
 
 def check_scores(r: float, scores: dict[str, np.ndarray],
                  mask: dict[str, np.ndarray], ops: tuple[str, ...],
-                 edge_labels: dict[str, tuple[str, ...]], dtype: str) -> None:
+                 edge_labels: dict[str, tuple[str, ...]], dtype: str,
+                 has_none: bool = True) -> None:
   """Raises Tripped if R or the scores of the remaining ops are unusable.
 
   R is in float64; the scores as the network computed them (for
   float32_scaled in units of 2**log2_scale), so that underflow is judged in
-  the dtype that did the work.
+  the dtype that did the work. Scores may be signed (grasp); zero and
+  subnormal are judged on their magnitude. has_none: column 0 is 'none',
+  which scores 0 by construction and is not checked.
   """
   if not np.isfinite(r) or not all(np.isfinite(s).all()
                                    for s in scores.values()):
@@ -76,7 +79,8 @@ def check_scores(r: float, scores: dict[str, np.ndarray],
   tiny = np.finfo(zeros.COMPUTE_DTYPES[dtype]).tiny
   for name, s in scores.items():
     live = mask[name] > 0
-    live[:, 0] = False  # 'none' scores 0 by construction
+    if has_none:
+      live[:, 0] = False  # 'none' scores 0 by construction
     for e in range(s.shape[0]):
       row = np.abs(s[e][live[e]])
       where = f'edge {edge_labels[name][e]} of alpha "{name}"'

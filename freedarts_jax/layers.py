@@ -18,8 +18,9 @@ BN_EPS = 1e-5
 
 def batch_norm(x: jax.Array, mode: str, mean: jax.Array | None = None,
                var: jax.Array | None = None, scale: jax.Array | None = None,
-               bias: jax.Array | None = None) -> jax.Array:
-  """BatchNorm over (N, H, W), per channel, with PyTorch's eps.
+               bias: jax.Array | None = None, eps: float = BN_EPS
+               ) -> jax.Array:
+  """BatchNorm over (N, H, W), per channel, with PyTorch's eps by default.
 
   Args:
     x: (B, H, W, C).
@@ -30,6 +31,7 @@ def batch_norm(x: jax.Array, mode: str, mean: jax.Array | None = None,
     var: running variance (C,), used in 'eval'.
     scale: affine scale (C,) or None.
     bias: affine bias (C,) or None.
+    eps: added to the variance (PyTorch's 1e-5; MobileNet uses 1e-3).
   """
   if mode == 'none':
     return x
@@ -38,7 +40,7 @@ def batch_norm(x: jax.Array, mode: str, mean: jax.Array | None = None,
     sigma2 = jnp.mean(jnp.square(x - mu), axis=(0, 1, 2))
   else:
     mu, sigma2 = mean.astype(x.dtype), var.astype(x.dtype)
-  y = (x - mu) * jax.lax.rsqrt(sigma2 + BN_EPS)
+  y = (x - mu) * jax.lax.rsqrt(sigma2 + eps)
   if scale is not None:
     y = y * scale.astype(x.dtype) + bias.astype(x.dtype)
   return y
@@ -77,6 +79,7 @@ class BatchNorm(nn.Module):
 
   mode: str = 'train'
   affine: bool = True
+  eps: float = BN_EPS
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:  # (B, H, W, C)
@@ -88,7 +91,7 @@ class BatchNorm(nn.Module):
     if self.affine:
       scale = self.param('scale', nn.initializers.ones, (c,), jnp.float32)
       bias = self.param('bias', nn.initializers.zeros, (c,), jnp.float32)
-    return batch_norm(x, self.mode, mean, var, scale, bias)
+    return batch_norm(x, self.mode, mean, var, scale, bias, self.eps)
 
 
 class Conv(nn.Module):

@@ -2,8 +2,9 @@
 
 A schedule drives `score(masks) -> (R, scores)` for a batch of K independent
 searches (seeds) in lockstep: masks and scores are dicts of numpy
-(K, edges, ops) arrays, R is (K,). Column 0 is 'none': it is removed first on
-every edge and never kept while another op remains.
+(K, edges, ops) arrays, R is (K,). In spaces with a 'none' op (has_none) it
+is column 0: removed first on every edge and never kept while another op
+remains. Spaces without one (MobileNet) rank every column by its score.
 """
 
 from collections.abc import Callable
@@ -25,20 +26,26 @@ def num_rounds(schedule: str, shapes: dict[str, tuple[int, int]]) -> int:
   return sum(e * (o - 1) for e, o in shapes.values())
 
 
-def _ranked(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _ranked(scores: np.ndarray, mask: np.ndarray,
+            has_none: bool = True) -> np.ndarray:
   """Scores for removal: pruned ops +inf, 'none' -inf (removed first)."""
   s = np.where(mask > 0, scores, np.inf)
-  s[:, 0] = np.where(mask[:, 0] > 0, -np.inf, np.inf)
+  if has_none:
+    s[:, 0] = np.where(mask[:, 0] > 0, -np.inf, np.inf)
   return s
 
 
-def removals(schedule: str, scores: dict, mask: dict) -> list[Removal]:
-  """The ops one search removes this round (scores, mask: (E, O) each)."""
+def removals(schedule: str, scores: dict, mask: dict,
+             has_none: bool = True) -> list[Removal]:
+  """The ops one search removes this round (scores, mask: (E, O) each).
+
+  has_none: column 0 is 'none' (removed first); False where no op is.
+  """
   if schedule == 'oneshot':
     return []
   candidates = []
   for k in sorted(mask):
-    ranked = _ranked(scores[k], mask[k])
+    ranked = _ranked(scores[k], mask[k], has_none)
     for e in range(mask[k].shape[0]):
       if mask[k][e].sum() > 1:
         o = int(np.argmin(ranked[e]))
@@ -52,8 +59,8 @@ def removals(schedule: str, scores: dict, mask: dict) -> list[Removal]:
 
 def run(schedule: str, score: ScoreFn, shapes: dict[str, tuple[int, int]],
         num: int = 1,
-        on_round: Callable[[int, dict], None] = lambda i, r: None
-        ) -> list[dict]:
+        on_round: Callable[[int, dict], None] = lambda i, r: None,
+        has_none: bool = True) -> list[dict]:
   """Runs `num` searches of one schedule in lockstep.
 
   Args:
@@ -63,6 +70,7 @@ def run(schedule: str, score: ScoreFn, shapes: dict[str, tuple[int, int]],
     shapes: alpha tensor name -> (edges, ops).
     num: K, the number of searches.
     on_round: called with (round index, round record) after each round.
+    has_none: column 0 is 'none' (see `removals`).
 
   Returns:
     Rounds, each {'mask': masks scored, 'r': R, 'scores': scores, 'removed':
@@ -79,7 +87,7 @@ def run(schedule: str, score: ScoreFn, shapes: dict[str, tuple[int, int]],
               'scores': scores, 'removed': []}
     for b in range(num):
       removed = removals(schedule, {k: s[b] for k, s in scores.items()},
-                         {k: m[b] for k, m in mask.items()})
+                         {k: m[b] for k, m in mask.items()}, has_none)
       for k, e, o in removed:
         mask[k][b, e, o] = 0.0
       record['removed'].append(removed)

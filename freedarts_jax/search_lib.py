@@ -20,6 +20,7 @@ import tqdm
 from freedarts_jax import ensemble
 from freedarts_jax import errors
 from freedarts_jax import guards
+from freedarts_jax import objectives
 from freedarts_jax import runtime
 from freedarts_jax import schedule
 from freedarts_jax import validation
@@ -28,14 +29,24 @@ from freedarts_jax import zeros
 SCALED = 'float32_scaled'  # the overflow-safe float32 path
 
 
-def auto_float32(bn_mode: str) -> str:
+def auto_float32(bn_mode: str, objective: str = 'zeros') -> str:
   """dtype=auto's first try: float32_scaled where it is exact, else float32.
 
   float32_scaled needs a positively homogeneous network (BatchNorm off or in
   eval mode); train-mode BatchNorm renormalises every conv output, which
-  keeps plain float32 in range instead.
+  keeps plain float32 in range instead. snip and grasp need the logits
+  themselves (a cross-entropy), so they always start in plain float32.
   """
-  return 'float32' if bn_mode == 'train' else SCALED
+  if bn_mode == 'train' or objective != 'zeros':
+    return 'float32'
+  return SCALED
+
+
+class _Batch:
+  """A labelled batch as a cache key: hashed by identity, not by value."""
+
+  def __init__(self, batch: objectives.Batch):
+    self.batch = batch
 
 
 def _spec(tree):
@@ -45,27 +56,33 @@ def _spec(tree):
 
 @functools.cache
 def _compiled_score(model, input_shape, dtype: str, variables_spec,
-                    alpha_spec, num: int, batch: int):
+                    alpha_spec, num: int, batch: int,
+                    objective: str = 'zeros', data: _Batch | None = None):
   """The score compiled ahead of time, once per process and shape.
 
   With num > 1 the arguments carry a leading seed axis and `jax.lax.map`
   scores `batch` seeds at a time under vmap (all of them when batch = num).
+  `objective` snip or grasp scores on `data`'s labelled batch.
   """
-  one = zeros.make_score_fn(model, input_shape,
-                            jnp.dtype(zeros.COMPUTE_DTYPES[dtype]))
+  compute = jnp.dtype(zeros.COMPUTE_DTYPES[dtype])
+  if objective == 'zeros':
+    one = zeros.make_score_fn(model, input_shape, compute)
+  else:
+    one = objectives.make_objective_fn(objective, model, data.batch, compute)
   score_fn = one if num == 1 else jax.jit(lambda v, a, m: jax.lax.map(
       lambda args: one(*args), (v, a, m), batch_size=batch))
   variables = jax.tree.unflatten(*variables_spec)
   alpha = jax.tree.unflatten(*alpha_spec)
   t = time.perf_counter()
   compiled = score_fn.lower(variables, alpha, alpha).compile()
-  logging.info('compiled the %s score in %.1f s', dtype,
+  logging.info('compiled the %s %s score in %.1f s', dtype, objective,
                time.perf_counter() - t)
   return compiled
 
 
 def _score_in(dtype: str, model, input_shape, variables, alpha, probe_alpha,
-              space, config, seeds: list[int]) -> dict:
+              space, config, seeds: list[int],
+              data: _Batch | None = None) -> dict:
   """Compiles the score in `dtype`, probes R, runs the schedule (guarded)."""
   num = len(seeds)
   batch = ensemble.batch_size(config.ensemble_batch, num)
@@ -74,7 +91,7 @@ def _score_in(dtype: str, model, input_shape, variables, alpha, probe_alpha,
           for k, s in space.alpha_shapes.items()}
   t = time.perf_counter()
   compiled = _compiled_score(model, input_shape, dtype, _spec(variables),
-                             _spec(alpha), num, batch)
+                             _spec(alpha), num, batch, config.objective, data)
   compile_s = time.perf_counter() - t
 
   def call(a, masks):
@@ -114,7 +131,7 @@ def _score_in(dtype: str, model, input_shape, variables, alpha, probe_alpha,
     for b in range(num):
       check(b, guards.check_scores, r[b], {k: s[b] for k, s in raw.items()},
             {k: m[b] for k, m in masks.items()}, space.ops, space.edge_labels,
-            dtype)
+            dtype, space.has_none)
     scores = {k: np.ldexp(s, log2_scale[:, None, None]) for k, s in raw.items()}
     if not all(np.isfinite(s).all() for s in scores.values()):
       raise guards.Tripped('nonfinite', 'scores times 2**log2_scale '
@@ -133,7 +150,7 @@ def _score_in(dtype: str, model, input_shape, variables, alpha, probe_alpha,
       bar.update()
 
     rounds = schedule.run(config.schedule, score, space.alpha_shapes, num,
-                          on_round)
+                          on_round, space.has_none)
   return {'rounds': rounds, 'compile_s': compile_s, 'score_s': score_s,
           'guard_s': guard_s}
 
@@ -147,6 +164,22 @@ def _round_json(record: dict, space, b: int) -> dict:
       'removed': [[k, space.edge_labels[k][e], space.ops[o]]
                   for k, e, o in record['removed'][b]],
   }
+
+
+def _objective_fields(config) -> dict:
+  """What was scored: the objective, its data and whether R is a loss."""
+  fields = {'objective': config.objective,
+            'data': None if config.objective == 'zeros' else config.data}
+  if config.objective != 'zeros':
+    fields['r_is'] = f'mean cross-entropy of {config.batch_size} images'
+    fields['batch_size'] = config.batch_size
+    if config.data == 'synthetic':
+      fields['meaningful'] = False
+      fields['warning'] = (
+          f'objective={config.objective} scored on data=synthetic (random '
+          'images and labels): the scores and the chosen architecture mean '
+          'nothing; use data=tfds for a result.')
+  return fields
 
 
 def result_path(workdir) -> pathlib.Path:
@@ -169,7 +202,7 @@ def _init(config, model, input_shape, space, seeds):
 
 def run_search(config: ml_collections.ConfigDict, workdir=None,
                overwrite: bool = False) -> dict:
-  """Scores the supernet with ZEROS and turns the scores into a cell.
+  """Scores the supernet (ZEROS, snip or grasp) and turns it into a cell.
 
   Args:
     config: a search config (configs/nb201.py documents the fields).
@@ -190,23 +223,31 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
         f'{result_path(workdir)} exists; pass --overwrite to replace it or '
         'choose another --workdir.')
   hw, num_classes = space.datasets[config.dataset]
+  if space.input_size is not None:
+    hw = space.input_size(config)
   input_shape = (hw, hw, 3)
   model = space.build(config, num_classes)
   seeds = [config.seed + i for i in range(config.num_seeds)]
 
   t = time.perf_counter()
+  data = None
+  if config.objective != 'zeros':  # first: a missing data set fails at once
+    data = _Batch(objectives.load_batch(config, input_shape, num_classes))
   variables, alpha, probe_alpha = _init(config, model, input_shape, space,
                                         seeds)
   init_s = time.perf_counter() - t
 
-  tried = [auto_float32(config.bn_mode), 'float64'] if (
+  first = auto_float32(config.bn_mode, config.objective)
+  if first == SCALED and not space.scalable:
+    first = 'float32'
+  tried = [first, 'float64'] if (
       config.dtype == 'auto') else [config.dtype]
   fallback, compile_s = None, 0.0
   for dtype in tried:
     try:
       scored = space.build(config, num_classes, scaled=dtype == SCALED)
       outcome = _score_in(dtype, scored, input_shape, variables, alpha,
-                          probe_alpha, space, config, seeds)
+                          probe_alpha, space, config, seeds, data)
       compile_s += outcome['compile_s']
       break
     except guards.Tripped as e:
@@ -234,6 +275,7 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
       'dtype_requested': config.dtype,
       'dtype_fallback': fallback,
       'bn_mode': config.bn_mode,
+      **_objective_fields(config),
       'alpha_init': config.alpha_init,
       'alpha_scale': config.alpha_scale,
       'schedule': config.schedule,

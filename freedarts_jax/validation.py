@@ -4,6 +4,7 @@ import ml_collections
 
 from freedarts_jax import errors
 from freedarts_jax import layers
+from freedarts_jax import objectives
 from freedarts_jax import schedule
 from freedarts_jax import spaces
 
@@ -48,6 +49,21 @@ def check(config: ml_collections.ConfigDict) -> spaces.Space:
         'homogeneous: bn_mode=eval or none. With bn_mode=train BatchNorm '
         'renormalises every conv output instead; use dtype float32, float64 '
         'or auto there.')
+  _choice(config, 'objective', objectives.OBJECTIVES)
+  if config.objective != 'zeros':
+    _choice(config, 'data', objectives.DATA)
+    _positive(config, 'batch_size')
+    if config.dtype == 'float32_scaled':
+      raise errors.ConfigError(
+          f'config.dtype=float32_scaled does not apply to objective='
+          f'{config.objective}: it scales the logits by a power of two, and '
+          'a cross-entropy needs the logits themselves. Use dtype float32, '
+          'float64 or auto.')
+  if config.dtype == 'float32_scaled' and not space.scalable:
+    raise errors.ConfigError(
+        f'config.dtype=float32_scaled is not available in the {space.name} '
+        'space (its supernet has no rescaled path); use dtype float32, '
+        'float64 or auto.')
   _at_least(config, 'seed', 0)
   _positive(config, 'alpha_scale', float)
   for field, valid in space.choice_fields.items():

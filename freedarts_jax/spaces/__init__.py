@@ -12,6 +12,7 @@ from freedarts_jax.benchmarks import nb201_table
 from freedarts_jax.spaces import darts
 from freedarts_jax.spaces import darts_genotype
 from freedarts_jax.spaces import darts_plot
+from freedarts_jax.spaces import mobilenet
 from freedarts_jax.spaces import nb201
 
 
@@ -21,7 +22,8 @@ class Space:
 
   Attributes:
     name: registry name.
-    ops: candidate op names, in alpha's column order; ops[0] is 'none'.
+    ops: candidate op names, in alpha's column order; ops[0] is 'none'
+      where has_none.
     datasets: dataset -> (input height/width, classes).
     alpha_shapes: alpha tensor name -> (edges, ops).
     build: (config, num_classes, scaled=False) -> the supernet module;
@@ -36,6 +38,11 @@ class Space:
       result.json (e.g. cell pictures); None where there are none.
     size_fields: config fields that must be positive integers.
     choice_fields: config field -> its valid values, beyond the common ones.
+    has_none: ops[0] is 'none' (scores 0, pruned first, never chosen while
+      another op is left); False where every op is a real candidate.
+    scalable: build(scaled=True) gives the dtype=float32_scaled path.
+    input_size: config -> input height/width, overriding `datasets`' (None:
+      the data set's).
   """
 
   name: str
@@ -51,6 +58,9 @@ class Space:
   write_artifacts: Callable[[object, pathlib.Path], list[str]] | None = None
   size_fields: tuple[str, ...] = ()
   choice_fields: dict[str, tuple] = dataclasses.field(default_factory=dict)
+  has_none: bool = True
+  scalable: bool = True
+  input_size: Callable[[object], int] | None = None
 
 
 def _nb201_build(config, num_classes: int, scaled: bool = False
@@ -101,6 +111,46 @@ def _darts_describe(genotype: darts_genotype.Genotype) -> dict:
                           'classes, auxiliary head excluded'}
 
 
+def _mobilenet_build(config, num_classes: int, scaled: bool = False
+                     ) -> nn.Module:
+  if scaled:  # validation refuses float32_scaled; dtype=auto skips it
+    raise errors.ConfigError('the mobilenet space has no float32_scaled path.')
+  if (isinstance(config.width_mult, bool) or not isinstance(
+      config.width_mult, (int, float)) or config.width_mult <= 0):
+    raise errors.ConfigError('config.width_mult must be a positive number, '
+                             f'got {config.width_mult!r}.')
+  return mobilenet.Network(num_classes, float(config.width_mult),
+                           config.bn_mode)
+
+
+def _mobilenet_choose(scores: dict, mask: dict) -> mobilenet.Genotype:
+  """Per block, the best-scoring candidate still in the mask."""
+  s = np.where(mask['blocks'] > 0, scores['blocks'], -np.inf)
+  return tuple(mobilenet.OPS[i] for i in np.argmax(s, axis=1))
+
+
+def _mobilenet_describe(genotype: mobilenet.Genotype) -> dict:
+  params, flops = mobilenet.cost(genotype)
+  return {'arch': ' '.join(genotype), 'blocks': list(genotype),
+          'params': params, 'flops': flops,
+          'eval_network': 'ImageNet network of these blocks: 224px, width '
+                          '1.0, 1000 classes; flops are multiply-adds'}
+
+
+def _mobilenet_one_hot(genotype: mobilenet.Genotype) -> dict:
+  out = np.zeros((mobilenet.NUM_BLOCKS, len(mobilenet.OPS)))
+  out[np.arange(len(genotype)), [mobilenet.OPS.index(op)
+                                 for op in genotype]] = 1
+  return {'blocks': out}
+
+
+def _mobilenet_labels() -> tuple[str, ...]:
+  labels = []
+  for b, (c_in, c_out, stride, _) in enumerate(mobilenet.plan()):
+    labels.append(f'b{b}:{c_in}->{c_out}/s{stride}')
+  return tuple(labels)
+
+
 SPACES = {
     'nb201': Space(
         name='nb201',
@@ -129,6 +179,21 @@ SPACES = {
         write_artifacts=darts_plot.write_cells,
         size_fields=('channels', 'layers'),
         choice_fields={'stem': darts.STEMS},
+    ),
+    'mobilenet': Space(
+        name='mobilenet',
+        ops=mobilenet.OPS,
+        datasets=mobilenet.DATASETS,
+        alpha_shapes=mobilenet.alpha_shapes(),
+        build=_mobilenet_build,
+        choose=_mobilenet_choose,
+        describe=_mobilenet_describe,
+        one_hot=_mobilenet_one_hot,
+        edge_labels={'blocks': _mobilenet_labels()},
+        size_fields=('image_size',),
+        has_none=False,
+        scalable=False,
+        input_size=lambda config: config.image_size,
     ),
 }
 
