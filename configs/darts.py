@@ -30,6 +30,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.channels = 16  # C of the first cells (doubles at each reduction); even
   c.layers = 8  # cells; reductions at layers // 3 and 2 * layers // 3
   c.stem = 'cifar'  # cifar: Conv3x3 + BN | imagenet: three stride-2 convs
+  # Depthwise convs: auto (shift on CPU: faster, slower to compile; conv on
+  # GPU/TPU) | shift | conv. See layers.depthwise_conv.
+  c.depthwise = 'auto'
   c.num_seeds = 1  # K > 1: seeds seed..seed+K-1 scored together, consensus
   c.ensemble_batch = 0  # seeds vmapped at once; 0: all on GPU/TPU, 1 on CPU
   return c

@@ -234,29 +234,46 @@ def avg_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
   return total / jnp.asarray(counts, x.dtype)
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3))
+DEPTHWISE_IMPLS = ('auto', 'shift', 'conv')
+
+
 def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int = 1,
-                   dilation: int = 1) -> jax.Array:
+                   dilation: int = 1, impl: str = 'auto') -> jax.Array:
   """Depthwise k x k conv (one input channel per group), PyTorch padding.
 
-  On CPU it is a sum of k * k strided slices times a per-channel weight:
-  XLA CPU's grouped convolution ran 2-10x slower than that (forward and
-  backward, float32 and float64; /tmp measurements recorded in
-  benchmarks/RESULTS.md). Elsewhere, the convolution primitive.
+  Two implementations, equal up to rounding (tested):
+  - 'shift': a sum of k * k strided slices times a per-channel weight. On
+    XLA CPU it runs 2x (float32) to 15x (float64) faster than the grouped
+    convolution, forward and backward, but XLA compiles it slowly, and
+    superlinearly in depth: 3-5 min for the 8-cell DARTS supernet's score,
+    31 min for the 20-cell one (loaded 2-core CPU).
+  - 'conv': the convolution primitive (feature_group_count = C).
+  'auto' is 'shift' on CPU and 'conv' elsewhere.
 
   Args:
     x: (B, H, W, C).
     kernel: (k, k, 1, C), HWIO.
     stride: spatial stride.
     dilation: kernel dilation.
+    impl: 'auto' | 'shift' | 'conv'.
 
   Returns:
     (B, ceil(H / stride), ceil(W / stride), C), in x's dtype.
   """
+  if impl not in DEPTHWISE_IMPLS:
+    raise ValueError(f'unknown depthwise implementation {impl!r}')
+  if impl == 'auto':
+    impl = 'shift' if jax.default_backend() == 'cpu' else 'conv'
+  return _depthwise(x, kernel, stride, dilation, impl)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))  # traced once a shape
+def _depthwise(x: jax.Array, kernel: jax.Array, stride: int, dilation: int,
+               impl: str) -> jax.Array:
   k = kernel.shape[0]
   pad = dilation * (k - 1) // 2
   kernel = kernel.astype(x.dtype)
-  if jax.default_backend() != 'cpu':
+  if impl == 'conv':
     return jax.lax.conv_general_dilated(
         x, kernel, (stride, stride), ((pad, pad), (pad, pad)),
         rhs_dilation=(dilation, dilation),

@@ -8,6 +8,7 @@ import flax.linen as nn
 import numpy as np
 
 from freedarts_jax import errors
+from freedarts_jax import layers
 from freedarts_jax.benchmarks import nb201_table
 from freedarts_jax.spaces import darts
 from freedarts_jax.spaces import darts_genotype
@@ -99,7 +100,8 @@ def _darts_build(config, num_classes: int, scaled: bool = False
         'config.channels must be even in the DARTS space (FactorizedReduce '
         f'splits C in two halves), got {config.channels}.')
   return darts.Network(num_classes, config.channels, config.layers,
-                       config.stem, config.bn_mode, scaled=scaled)
+                       config.stem, config.bn_mode, scaled=scaled,
+                       depthwise=config.depthwise)
 
 
 def _darts_describe(genotype: darts_genotype.Genotype) -> dict:
@@ -178,7 +180,8 @@ SPACES = {
                      for kind in darts.CELLS},
         write_artifacts=darts_plot.write_cells,
         size_fields=('channels', 'layers'),
-        choice_fields={'stem': darts.STEMS},
+        choice_fields={'stem': darts.STEMS,
+                       'depthwise': layers.DEPTHWISE_IMPLS},
     ),
     'mobilenet': Space(
         name='mobilenet',

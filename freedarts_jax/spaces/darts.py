@@ -40,6 +40,7 @@ class Cell(nn.Module):
     bn_mode: 'train' | 'eval' | 'none'.
     affine: BatchNorms with scale and bias (False in the supernet, True in
       the evaluation network; pools' BatchNorms never have them).
+    depthwise: how depthwise convs are computed (layers.depthwise_conv).
   """
 
   edge_ops: tuple[tuple[str, ...], ...]
@@ -48,6 +49,7 @@ class Cell(nn.Module):
   reduction_prev: bool
   bn_mode: str
   affine: bool = False
+  depthwise: str = 'auto'
 
   @nn.compact
   def __call__(self, s0: jax.Array, s1: jax.Array,
@@ -66,7 +68,8 @@ class Cell(nn.Module):
                   for e, (to, frm) in enumerate(EDGES) if frm == j
                   for op in self.edge_ops[e]]
         stride = 2 if self.reduction and j < 2 else 1
-        outs.update(darts_ops.ops_from(nodes[j], wanted, stride, mode, affine))
+        outs.update(darts_ops.ops_from(nodes[j], wanted, stride, mode, affine,
+                                       self.depthwise))
       total = None
       for e, (to, frm) in enumerate(EDGES):
         for op in self.edge_ops[e]:
@@ -97,6 +100,8 @@ class Network(nn.Module):
       (`layers.rescale`) and return a `layers.Scaled`; exact where the
       network is positively homogeneous (bn_mode 'none', or 'eval' with zero
       running mean).
+    depthwise: 'auto' | 'shift' | 'conv', how depthwise convs are computed
+      (layers.depthwise_conv).
   """
 
   num_classes: int
@@ -107,6 +112,7 @@ class Network(nn.Module):
   affine: bool = False
   genotype: Genotype | None = None
   scaled: bool = False
+  depthwise: str = 'auto'
 
   def _stem(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     c, mode = STEM_MULTIPLIER * self.channels, self.bn_mode
@@ -138,7 +144,7 @@ class Network(nn.Module):
       else:
         ops, a = edge_ops(getattr(self.genotype, kind)), None
       cell = Cell(ops, c, reduction, reduction_prev, self.bn_mode,
-                  self.affine, name=f'cell{i}')
+                  self.affine, self.depthwise, name=f'cell{i}')
       (s0, s1), log2_scale = layers.rescale((s0, s1), log2_scale)
       s0, s1 = s1, cell(s0, s1, a)
       reduction_prev = reduction

@@ -91,12 +91,12 @@ def _bn(y: jax.Array, bn_mode: str, bn_vars) -> jax.Array:
 
 
 def _fused_stage(x: jax.Array, n: int, stage, stride: int, dilation: int,
-                 bn_mode: str) -> jax.Array:
+                 bn_mode: str, depthwise: str) -> jax.Array:
   """ReLU, depthwise, 1x1, BN for n ops at once; x is (B, H, W, n * C)."""
   dws, pws, bns = zip(*stage)
   dw = jnp.concatenate(dws, axis=-1)  # (k, k, 1, n * C)
   c = dws[0].shape[-1]
-  y = layers.depthwise_conv(nn.relu(x), dw, stride, dilation)
+  y = layers.depthwise_conv(nn.relu(x), dw, stride, dilation, depthwise)
   b, h, w, _ = y.shape
   pw = jnp.stack([p[0, 0] for p in pws]).astype(x.dtype)  # (n, C, C)
   y = jnp.einsum('bhwnc,ncd->bhwnd', y.reshape(b, h, w, n, c), pw)
@@ -104,7 +104,7 @@ def _fused_stage(x: jax.Array, n: int, stage, stride: int, dilation: int,
 
 
 def ops_from(x: jax.Array, wanted, stride: int, bn_mode: str,
-             affine: bool) -> dict:
+             affine: bool, depthwise: str = 'auto') -> dict:
   """Outputs of the ops on the edges that read one node.
 
   Must be called from a compact `__call__` (the cell's): the ops' variables
@@ -117,6 +117,7 @@ def ops_from(x: jax.Array, wanted, stride: int, bn_mode: str,
     bn_mode: 'train' | 'eval' | 'none'.
     affine: whether the conv ops' BatchNorms have a scale and bias (pools'
       never do).
+    depthwise: how depthwise convs are computed (layers.depthwise_conv).
 
   Returns:
     (edge name, op) -> (B, H / stride, W / stride, C).
@@ -135,7 +136,7 @@ def ops_from(x: jax.Array, wanted, stride: int, bn_mode: str,
       y = jnp.concatenate([x] * n, axis=-1)  # (B, H, W, n * C)
       for s, stage in enumerate(zip(*stages)):
         y = _fused_stage(y, n, stage, stride if s == 0 else 1,
-                         dilation if s == 0 else 1, bn_mode)
+                         dilation if s == 0 else 1, bn_mode, depthwise)
     elif op in POOLS:
       pooled = POOLS[op](x, 3, stride)
       bns = [_BNVars(c, bn_mode, False, name=f'{e}_{op}')() for e in edges]
