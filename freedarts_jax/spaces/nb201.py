@@ -48,6 +48,10 @@ class ConvOpVars(nn.Module):
         (self.kernel, self.kernel, in_features, self.features), jnp.float32)
     return (kernel, *layers.bn_stats(self, self.features, self.bn_mode))
 
+  def update(self, y: jax.Array) -> None:
+    """Running statistics from this op's BatchNorm input (training only)."""
+    layers.update_running_stats(self, y, self.bn_mode)
+
 
 def _conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
   k = kernel.shape[0]
@@ -85,16 +89,17 @@ class Cell(nn.Module):
           outs[e, op] = layers.avg_pool(x, 3, 1)
         else:
           k = int(op[-1])
-          convs.setdefault(k, []).append(
-              ((e, op), ConvOpVars(c, k, self.bn_mode,
-                                   name=f'edge{to}_{frm}_{op}')(c)))
+          mod = ConvOpVars(c, k, self.bn_mode, name=f'edge{to}_{frm}_{op}')
+          convs.setdefault(k, []).append(((e, op), mod(c), mod))
     for k, entries in convs.items():
       kernel, mean, var = (
           jnp.concatenate(parts, axis=-1) if parts[0] is not None else None
-          for parts in zip(*(v for _, v in entries)))
-      y = layers.batch_norm(_conv(nn.relu(x), kernel), self.bn_mode, mean,
-                            var)  # (B, H, W, len(entries) * C)
-      for i, (key, _) in enumerate(entries):
+          for parts in zip(*(v for _, v, _ in entries)))
+      y = _conv(nn.relu(x), kernel)  # (B, H, W, len(entries) * C)
+      for i, (_, _, mod) in enumerate(entries):
+        mod.update(y[..., i * c:(i + 1) * c])
+      y = layers.batch_norm(y, self.bn_mode, mean, var)
+      for i, (key, _, _) in enumerate(entries):
         outs[key] = y[..., i * c:(i + 1) * c]
     return outs
 
