@@ -12,6 +12,7 @@ the search uses neither.
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from freedarts_jax import layers
 
@@ -77,7 +78,7 @@ class AuxiliaryHead(nn.Module):
           f'more); got {x.shape[1]}x{x.shape[2]}: use larger images.')
     x = nn.relu(x)
     x = jax.lax.reduce_window(
-        x, jnp.zeros((), x.dtype), jax.lax.add, (1, window, window, 1),
+        x, np.zeros((), x.dtype), jax.lax.add, (1, window, window, 1),
         (1, stride, stride, 1), 'VALID') / (window * window)
     x = layers.Conv(AUX_FEATURES[0], 1, name='conv1')(x)
     x = nn.relu(layers.BatchNorm(self.bn_mode, name='bn1')(x))
