@@ -20,4 +20,8 @@ export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
   python3 -c 'import jax; print(jax.devices())'
   # Issue 2: ZEROS per call on the NB201 supernet, float32 and float64.
   python3 benchmarks/score_speed.py --out="$out"
+  # Issue 4: images/s of a DARTS-V2 training step (C=36, 20 cells, batch 96);
+  # goal >= 5,000 images/s in bfloat16 on one H100/H200.
+  python3 benchmarks/train_speed.py --dtype=bfloat16 --steps=20 --out="$out"
+  python3 benchmarks/train_speed.py --dtype=float32 --steps=20 --out="$out"
 } 2>&1 | tee "$out/gpu_check.log"

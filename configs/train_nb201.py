@@ -1,8 +1,12 @@
 """Train an NB201 cell with NAS-Bench-201's recipe, to check its table entry.
 
   python -m freedarts_jax.train --config=configs/train_nb201.py \
-      --config.genotype='|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|' \
-      --config.data_dir=DATA --workdir=runs/train-nb201
+      --config.genotype=CELL --config.data_dir=DATA --workdir=runs/nb201
+
+CELL: an NB201 string (the default is NB201's best CIFAR-10 cell,
+|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|
+nor_conv_3x3~1|nor_conv_3x3~2| without the line break) or an NB201 search's
+result.json.
 
 NB201's network (C = 16, N = 5), 200 epochs, SGD Nesterov momentum 0.9, lr
 0.1 cosine to 0, weight decay 5e-4, batch 256, random crop and flip (no

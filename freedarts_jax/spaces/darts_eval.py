@@ -1,4 +1,4 @@
-"""What the DARTS evaluation network adds to the cell: auxiliary head, drop-path.
+"""What DARTS's evaluation network adds: the auxiliary head, drop-path.
 
 Spec: ../shared/spec/FREEDARTS.md section 3 (evaluation networks). DARTS's
 retraining recipe puts an auxiliary classifier on the output of the cell at

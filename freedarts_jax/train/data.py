@@ -28,7 +28,8 @@ DATASETS = {
     'imagenet2012': (224, 1000, 'train', 'validation'),
     'synthetic': (None, 10, 'train', 'test'),  # side: config.image_size
 }
-MANUAL = {'imagenet2012': ('ILSVRC2012_img_train.tar', 'ILSVRC2012_img_val.tar')}
+MANUAL = {'imagenet2012': ('ILSVRC2012_img_train.tar',
+                          'ILSVRC2012_img_val.tar')}
 
 
 @dataclasses.dataclass

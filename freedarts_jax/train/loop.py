@@ -1,4 +1,4 @@
-"""run_training(config, workdir): retrain a genotype, the library behind the CLI.
+"""run_training(config, workdir): retrains a genotype; the CLI's library.
 
 Each epoch: the training steps (tqdm bar with loss, accuracy, images/s),
 an evaluation on the whole test split, an orbax checkpoint (written to a
@@ -104,23 +104,22 @@ def _mesh(count: int) -> jax.sharding.Mesh:
 
 
 def _check_workdir(workdir: pathlib.Path, config, overwrite: bool) -> None:
-  """Refuses a finished run (unless overwrite) or another run's workdir."""
+  """Refuses a finished run (unless overwrite) or another run's checkpoints."""
   if result_path(workdir).exists() and not overwrite:
     raise errors.FreeDartsError(
         f'{result_path(workdir)} exists: this run has finished. Use another '
         '--workdir, or --overwrite to write it again.')
   saved = workdir / 'config.json'
-  if saved.exists():
+  if saved.exists() and any((workdir / 'checkpoints').glob('[0-9]*')):
     before = json.loads(saved.read_text())
     now = config.to_dict()
     diff = sorted(k for k in set(before) | set(now)
                   if k not in _RESUMABLE and before.get(k) != now.get(k))
     if diff:
       raise errors.ConfigError(
-          f'{workdir} holds a run with other settings ({", ".join(diff)} '
-          'differ), which a restart would mix up: use another --workdir or '
-          'the same config.')
-  runtime.write_json(saved, config.to_dict())
+          f'{workdir} holds checkpoints of a run with other settings '
+          f'({", ".join(diff)} differ), which a restart would mix up: use '
+          'another --workdir or the same config.')
 
 
 def _init_state(train_model, tx, config, image_size: int) -> dict:
@@ -192,6 +191,7 @@ def run_training(config: ml_collections.ConfigDict, workdir,
       train_model, eval_model, recipe, mesh)
   replicated = NamedSharding(mesh, P())
   sharding = NamedSharding(mesh, P('data'))
+  runtime.write_json(workdir / 'config.json', config.to_dict())
   state = jax.device_put(_init_state(train_model, tx, config, image_size),
                          replicated)
   params, params_aux = model_lib.count_params(state)
