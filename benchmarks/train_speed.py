@@ -8,7 +8,7 @@ clipping, weight decay, BatchNorm statistics) on one fixed batch of 32 px
 images on every local device (the batch split over them). Compile time is
 measured without the persistent cache; then `steps` timed steps after one
 warm-up step. Prints the figures and writes benchmarks/results/
-train_speed_<backend>_<dtype>_<depthwise>.json with date, machine, versions and load.
+train_speed_<backend>_<dtype>_<depthwise>.json (date, machine, versions, load).
 Goal on one H100/H200: >= 5,000 images/s in bfloat16.
 """
 
