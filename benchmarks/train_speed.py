@@ -39,8 +39,8 @@ _BATCH = flags.DEFINE_integer('batch', 96, 'Global batch.')
 _STEPS = flags.DEFINE_integer('steps', 5, 'Timed steps.')
 _CHANNELS = flags.DEFINE_integer('channels', 36, 'C.')
 _LAYERS = flags.DEFINE_integer('layers', 20, 'Cells.')
-_DEPTHWISE = flags.DEFINE_enum('depthwise', 'auto', ['auto', 'conv', 'shift'],
-                               'Depthwise convolutions (auto: shift on CPU).')
+_DEPTHWISE = flags.DEFINE_enum('depthwise', 'conv', ['conv', 'shift'],
+                               'Depthwise convolutions: grouped or shifted.')
 _OUT = flags.DEFINE_string('out', 'benchmarks/results', 'Output folder.')
 
 

@@ -25,5 +25,4 @@ def get_config() -> ml_collections.ConfigDict:
   c.batch_size = 8  # global batch
   c.eval_batch_size = 8  # test batch
   c.log_every = 1  # update the bar every step
-  c.depthwise = 'conv'  # compiles faster than shift: tiny runs are all compile
   return c

@@ -56,7 +56,7 @@ def check(config: ml_collections.ConfigDict, num_devices: int
   _choice(config, 'dataset', data.DATASETS)
   _choice(config, 'dtype', steps_lib.DTYPES)
   _choice(config, 'lr_schedule', steps_lib.SCHEDULES)
-  _choice(config, 'depthwise', ('auto',) + darts_ops.DEPTHWISE_IMPLS)
+  _choice(config, 'depthwise', darts_ops.DEPTHWISE_IMPLS)
   for field in ('epochs', 'batch_size', 'eval_batch_size', 'channels',
                 'layers', 'cells_per_stage', 'image_size', 'log_every',
                 'lr_decay_epochs', 'keep_checkpoints', 'synthetic_examples'):
@@ -262,6 +262,14 @@ def run_training(config: ml_collections.ConfigDict, workdir,
           f'acc {train_acc:.2f} %, test loss {test_loss:.4f} acc '
           f'{test_acc:.2f} %, ' + (f'{rate:.0f} images/s' if rate else
                                    'compiling'))
+    if last == config.epochs and (
+        not history or history[-1]['epoch'] != config.epochs):
+      # Killed after the last checkpoint but before its metrics line.
+      test_loss, test_acc = _evaluate(eval_step, state, pipeline, sharding)
+      history.append({'epoch': config.epochs, 'step': int(state['step']),
+                      'test_loss': test_loss, 'test_acc': test_acc})
+      runtime.write_text(metrics_path, ''.join(
+          json.dumps(r) + '\n' for r in history))
   finally:
     ckpt.wait_until_finished()
     ckpt.close()

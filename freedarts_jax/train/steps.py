@@ -53,14 +53,8 @@ class Recipe:
 
   @classmethod
   def from_config(cls, config, steps_per_epoch: int) -> 'Recipe':
-    """The config's settings; depthwise 'auto' becomes 'shift' on CPU (XLA
-    CPU's grouped convolutions are slow), else 'conv'."""
-    fields = {f.name for f in dataclasses.fields(cls)} - {
-        'steps_per_epoch', 'depthwise'}
-    depthwise = config.depthwise
-    if depthwise == 'auto':
-      depthwise = 'shift' if jax.default_backend() == 'cpu' else 'conv'
-    return cls(steps_per_epoch=steps_per_epoch, depthwise=depthwise,
+    fields = {f.name for f in dataclasses.fields(cls)} - {'steps_per_epoch'}
+    return cls(steps_per_epoch=steps_per_epoch,
                **{k: config[k] for k in fields})
 
 
