@@ -24,7 +24,4 @@ export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
   # goal >= 5,000 images/s in bfloat16 on one H100/H200.
   python3 benchmarks/train_speed.py --dtype=bfloat16 --steps=20 --out="$out"
   python3 benchmarks/train_speed.py --dtype=float32 --steps=20 --out="$out"
-  # Depthwise convs as shifted sums (the CPU default) on the GPU, to compare.
-  python3 benchmarks/train_speed.py --dtype=bfloat16 --steps=20 \
-    --depthwise=shift --out="$out"
 } 2>&1 | tee "$out/gpu_check.log"

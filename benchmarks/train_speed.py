@@ -8,7 +8,7 @@ clipping, weight decay, BatchNorm statistics) on one fixed batch of 32 px
 images on every local device (the batch split over them). Compile time is
 measured without the persistent cache; then `steps` timed steps after one
 warm-up step. Prints the figures and writes benchmarks/results/
-train_speed_<backend>_<dtype>_<depthwise>.json (date, machine, versions, load).
+train_speed_<backend>_<dtype>.json (date, machine, versions, load).
 Goal on one H100/H200: >= 5,000 images/s in bfloat16.
 """
 
@@ -39,8 +39,6 @@ _BATCH = flags.DEFINE_integer('batch', 96, 'Global batch.')
 _STEPS = flags.DEFINE_integer('steps', 5, 'Timed steps.')
 _CHANNELS = flags.DEFINE_integer('channels', 36, 'C.')
 _LAYERS = flags.DEFINE_integer('layers', 20, 'Cells.')
-_DEPTHWISE = flags.DEFINE_enum('depthwise', 'conv', ['conv', 'shift'],
-                               'Depthwise convolutions: grouped or shifted.')
 _OUT = flags.DEFINE_string('out', 'benchmarks/results', 'Output folder.')
 
 
@@ -48,7 +46,6 @@ def main(_):
   config = train_cifar10.get_config()
   config.dtype, config.batch_size = _DTYPE.value, _BATCH.value
   config.channels, config.layers = _CHANNELS.value, _LAYERS.value
-  config.depthwise = _DEPTHWISE.value
   mesh = loop._mesh(0)
   arch = model_lib.resolve('DARTS_V2')
   train_model = model_lib.build(arch, config, 10, 'train')
@@ -68,7 +65,6 @@ def main(_):
             'network': f'DARTS-V2 CIFAR evaluation network C={config.channels}'
                        f' {config.layers} cells, auxiliary head, drop-path',
             'dtype': config.dtype, 'batch': config.batch_size,
-            'depthwise': recipe.depthwise,
             'devices': int(mesh.devices.size)}
   t = time.perf_counter()
   compiled = train_step.lower(state, images, labels).compile()
@@ -92,8 +88,7 @@ def main(_):
         f'{record["device"]["kind"]}: compile {record["compile_s"]:.1f} s, '
         f'step median {median * 1e3:.0f} ms -> '
         f'{config.batch_size / median:,.0f} images/s', flush=True)
-  name = (f'train_speed_{jax.default_backend()}_{config.dtype}_'
-          f'{recipe.depthwise}.json')
+  name = f'train_speed_{jax.default_backend()}_{config.dtype}.json'
   runtime.write_json(pathlib.Path(_OUT.value) / name, record)
 
 

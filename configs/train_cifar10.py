@@ -46,7 +46,6 @@ def get_config() -> ml_collections.ConfigDict:
   c.cutout = 16  # cutout square side in px (0: none); CIFAR/synthetic
   c.jitter = 0.4  # imagenet2012: colour jitter strength (hue: half of it)
   c.dtype = 'float32'  # float32 | bfloat16 (mixed: float32 weights, bf16 math)
-  c.depthwise = 'conv'  # conv (grouped) | shift (sums; benchmarks/RESULTS.md)
   c.devices = 0  # local devices the batch is split over (0: all)
   c.workers = 0  # host threads decoding ImageNet (0: one per core, <= 16)
   c.log_every = 50  # steps between progress-bar updates of loss/acc/img/s

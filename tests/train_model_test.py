@@ -16,7 +16,6 @@ from freedarts_jax import init
 from freedarts_jax import layers
 from freedarts_jax.spaces import darts
 from freedarts_jax.spaces import darts_eval
-from freedarts_jax.spaces import darts_ops
 from freedarts_jax.spaces import nb201
 from freedarts_jax.train import model as model_lib
 from freedarts_jax.train import steps as steps_lib
@@ -178,18 +177,3 @@ def test_learning_rate_schedules_change_once_per_epoch():
   assert lr(warm, 0) == pytest.approx(0.5 * lr(cos, 0))
   assert float(steps_lib.drop_path_rate(cos, 25)) == pytest.approx(0.1)
 
-
-@pytest.mark.parametrize('k,stride,dilation', [(3, 1, 1), (5, 2, 1),
-                                               (3, 2, 2), (5, 1, 2)])
-def test_shifted_depthwise_convolution_equals_the_grouped_one(
-    k, stride, dilation):
-  x = jax.random.normal(jax.random.key(0), (2, 9, 8, 6), jnp.float32)
-  dw = jax.random.normal(jax.random.key(1), (k, k, 1, 6), jnp.float32)
-  pad = dilation * (k - 1) // 2
-  want = jax.lax.conv_general_dilated(
-      x, dw, (stride, stride), ((pad, pad), (pad, pad)),
-      rhs_dilation=(dilation, dilation),
-      dimension_numbers=('NHWC', 'HWIO', 'NHWC'), feature_group_count=6)
-  got = darts_ops._depthwise_shift(x, dw, stride, dilation, pad)
-  assert got.shape == want.shape
-  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

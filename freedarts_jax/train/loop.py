@@ -24,7 +24,6 @@ from jax.sharding import PartitionSpec as P
 from freedarts_jax import errors
 from freedarts_jax import init
 from freedarts_jax import runtime
-from freedarts_jax.spaces import darts_ops
 from freedarts_jax.train import data
 from freedarts_jax.train import model as model_lib
 from freedarts_jax.train import steps as steps_lib
@@ -56,7 +55,6 @@ def check(config: ml_collections.ConfigDict, num_devices: int
   _choice(config, 'dataset', data.DATASETS)
   _choice(config, 'dtype', steps_lib.DTYPES)
   _choice(config, 'lr_schedule', steps_lib.SCHEDULES)
-  _choice(config, 'depthwise', darts_ops.DEPTHWISE_IMPLS)
   for field in ('epochs', 'batch_size', 'eval_batch_size', 'channels',
                 'layers', 'cells_per_stage', 'image_size', 'log_every',
                 'lr_decay_epochs', 'keep_checkpoints', 'synthetic_examples'):

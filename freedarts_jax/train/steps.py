@@ -22,7 +22,6 @@ import optax
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from freedarts_jax.spaces import darts_ops
 from freedarts_jax.train import model as model_lib
 
 SCHEDULES = ('cosine', 'linear', 'step')
@@ -49,7 +48,6 @@ class Recipe:
   epochs: int
   steps_per_epoch: int
   dtype: str
-  depthwise: str
 
   @classmethod
   def from_config(cls, config, steps_per_epoch: int) -> 'Recipe':
@@ -139,9 +137,8 @@ def make_steps(train_model: nn.Module, eval_model: nn.Module, recipe: Recipe,
     return total, (stats, loss, correct)
 
   def train_step(state, images, labels):  # images (B, H, W, 3), labels (B,)
-    with darts_ops.depthwise_impl(recipe.depthwise):  # read while tracing
-      grads, (stats, loss, correct) = jax.grad(loss_fn, has_aux=True)(
-          state['params'], state, images, labels)
+    grads, (stats, loss, correct) = jax.grad(loss_fn, has_aux=True)(
+        state['params'], state, images, labels)
     updates, opt_state = tx.update(grads, state['opt_state'], state['params'])
     new = {**state, 'params': optax.apply_updates(state['params'], updates),
            'batch_stats': stats, 'opt_state': opt_state,
@@ -152,9 +149,8 @@ def make_steps(train_model: nn.Module, eval_model: nn.Module, recipe: Recipe,
     variables = {'params': jax.tree.map(lambda p: p.astype(dtype),
                                         state['params']),
                  'batch_stats': state['batch_stats']}
-    with darts_ops.depthwise_impl(recipe.depthwise):
-      logits = model_lib.predict(eval_model, variables,
-                                 images.astype(dtype)).astype(jnp.float32)
+    logits = model_lib.predict(eval_model, variables,
+                               images.astype(dtype)).astype(jnp.float32)
     target = jax.nn.one_hot(labels, logits.shape[-1], dtype=jnp.float32)
     losses = optax.softmax_cross_entropy(logits, target)
     hit = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
