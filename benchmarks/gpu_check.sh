@@ -27,4 +27,8 @@ export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
     --config.chunk=1024 --config.progress=False
   python3 benchmarks/proxy_nb201.py --out="$out" --name=gpu_all_full \
     --config.proxies=all --config.chunk=256 --config.progress=False
+  # Issue 4: images/s of a DARTS-V2 training step (C=36, 20 cells, batch 96);
+  # goal >= 5,000 images/s in bfloat16 on one H100/H200.
+  python3 benchmarks/train_speed.py --dtype=bfloat16 --steps=20 --out="$out"
+  python3 benchmarks/train_speed.py --dtype=float32 --steps=20 --out="$out"
 } 2>&1 | tee "$out/gpu_check.log"

@@ -14,6 +14,7 @@ import numpy as np
 
 BN_MODES = ('train', 'eval', 'none')
 BN_EPS = 1e-5
+BN_MOMENTUM = 0.1  # PyTorch's: running = 0.9 running + 0.1 batch
 
 
 def batch_norm(x: jax.Array, mode: str, mean: jax.Array | None = None,
@@ -74,6 +75,32 @@ def bn_stats(module: nn.Module, channels: int, mode: str):
   return mean, var
 
 
+def update_running_stats(module: nn.Module, x: jax.Array, mode: str) -> None:
+  """Moves a BatchNorm's running statistics towards the batch's, as PyTorch.
+
+  Only in a training step: mode 'train' with the 'batch_stats' collection
+  mutable (`apply(..., mutable=['batch_stats'])`) and not at init; the
+  search, which applies without it, is unchanged. Momentum BN_MOMENTUM; the
+  running variance takes the unbiased batch variance (PyTorch's rule).
+
+  Args:
+    module: the module that declared the statistics with `bn_stats`.
+    x: the BatchNorm's input (B, H, W, C) for this module's C channels.
+    mode: the BatchNorm mode.
+  """
+  if (mode != 'train' or module.is_initializing()
+      or not module.is_mutable_collection('batch_stats')):
+    return
+  x = jax.lax.stop_gradient(x).astype(jnp.float32)
+  n = x.size // x.shape[-1]
+  mu = jnp.mean(x, axis=(0, 1, 2))
+  var = jnp.mean(jnp.square(x - mu), axis=(0, 1, 2)) * (n / max(n - 1, 1))
+  for name, batch in (('mean', mu), ('var', var)):
+    old = module.get_variable('batch_stats', name)
+    module.put_variable('batch_stats', name,
+                        (1 - BN_MOMENTUM) * old + BN_MOMENTUM * batch)
+
+
 class BatchNorm(nn.Module):
   """BatchNorm module; see `batch_norm` for the modes."""
 
@@ -91,6 +118,7 @@ class BatchNorm(nn.Module):
     if self.affine:
       scale = self.param('scale', nn.initializers.ones, (c,), jnp.float32)
       bias = self.param('bias', nn.initializers.zeros, (c,), jnp.float32)
+    update_running_stats(self, x, self.mode)
     return batch_norm(x, self.mode, mean, var, scale, bias, self.eps)
 
 

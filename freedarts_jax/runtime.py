@@ -33,10 +33,10 @@ def enable_compilation_cache() -> pathlib.Path:
   return path
 
 
-def versions() -> dict[str, str]:
-  """Versions of Python, freedarts_jax and its main dependencies."""
+def versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
+  """Versions of Python, freedarts_jax, its main dependencies and `extra`."""
   out = {'python': platform.python_version()}
-  for name in ('freedarts_jax',) + _PACKAGES:
+  for name in ('freedarts_jax',) + _PACKAGES + tuple(extra):
     try:
       out[name] = metadata.version(name)
     except metadata.PackageNotFoundError:

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from freedarts_jax import layers
+from freedarts_jax.spaces import darts_eval
 from freedarts_jax.spaces import darts_ops
 from freedarts_jax.spaces.darts_genotype import (  # noqa: F401  (re-exported)
     CELLS, DARTS_V2, EDGES, NODES, OPS, Genotype, edge_ops)
@@ -52,8 +53,9 @@ class Cell(nn.Module):
   depthwise: str = 'auto'
 
   @nn.compact
-  def __call__(self, s0: jax.Array, s1: jax.Array,
-               alpha: jax.Array | None) -> jax.Array:
+  def __call__(self, s0: jax.Array, s1: jax.Array, alpha: jax.Array | None,
+               drop_path: jax.Array | float | None = None) -> jax.Array:
+    # drop_path: None, or the drop-path rate (rng 'drop_path'), training only.
     c, mode, affine = self.channels, self.bn_mode, self.affine
     if self.reduction_prev:
       s0 = layers.FactorizedReduce(c, mode, affine, name='preprocess0')(s0)
@@ -77,6 +79,9 @@ class Cell(nn.Module):
             continue
           y = outs[f'edge{to}_{frm}', op]
           y = y if alpha is None else alpha[e, OPS.index(op)] * y
+          if drop_path is not None and not darts_eval.is_identity(
+              op, self.reduction, frm):
+            y = darts_eval.drop_path(y, drop_path, self.make_rng('drop_path'))
           total = y if total is None else total + y
       nodes.append(total)  # (B, H', W', C)
     return jnp.concatenate(nodes[2:], axis=-1)  # (B, H', W', 4 C)
@@ -102,6 +107,10 @@ class Network(nn.Module):
       running mean).
     depthwise: 'auto' | 'shift' | 'conv', how depthwise convs are computed
       (layers.depthwise_conv).
+    auxiliary: add DARTS's auxiliary head after cell 2 * layers // 3; the
+      call then returns (logits, auxiliary logits).
+    stem_multiplier: the stem's width in units of C (3; DARTS's ImageNet
+      evaluation network uses 1).
   """
 
   num_classes: int
@@ -113,9 +122,11 @@ class Network(nn.Module):
   genotype: Genotype | None = None
   scaled: bool = False
   depthwise: str = 'auto'
+  auxiliary: bool = False
+  stem_multiplier: int = STEM_MULTIPLIER
 
   def _stem(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    c, mode = STEM_MULTIPLIER * self.channels, self.bn_mode
+    c, mode = self.stem_multiplier * self.channels, self.bn_mode
     if self.stem == 'cifar':
       s = layers.Conv(c, 3, name='stem_conv')(x)
       s = layers.BatchNorm(mode, name='stem_bn')(s)
@@ -128,7 +139,9 @@ class Network(nn.Module):
     return s0, layers.BatchNorm(mode, name='stem1_bn')(s1)
 
   @nn.compact
-  def __call__(self, x: jax.Array, alpha: dict | None = None):
+  def __call__(self, x: jax.Array, alpha: dict | None = None,
+               drop_path: jax.Array | float | None = None):
+    # drop_path: the evaluation network's drop-path rate while training.
     if self.stem not in STEMS:
       raise ValueError(f'unknown DARTS stem {self.stem!r}')
     s0, s1 = self._stem(x)  # (B, H', W', 3 C)
@@ -146,13 +159,17 @@ class Network(nn.Module):
       cell = Cell(ops, c, reduction, reduction_prev, self.bn_mode,
                   self.affine, self.depthwise, name=f'cell{i}')
       (s0, s1), log2_scale = layers.rescale((s0, s1), log2_scale)
-      s0, s1 = s1, cell(s0, s1, a)
+      s0, s1 = s1, cell(s0, s1, a, drop_path)
       reduction_prev = reduction
+      if self.auxiliary and i == 2 * self.layers // 3:
+        aux = darts_eval.AuxiliaryHead(self.num_classes, self.stem,
+                                       self.bn_mode, name='auxiliary_head')(s1)
     classifier = layers.Dense(self.num_classes, name='classifier')
-    if not self.scaled:
-      return classifier(layers.global_avg_pool(s1))  # (B, classes)
-    logits, bias = classifier(layers.global_avg_pool(s1), split_bias=True)
-    return layers.Scaled(logits, log2_scale, bias)
+    if self.scaled:
+      logits, bias = classifier(layers.global_avg_pool(s1), split_bias=True)
+      return layers.Scaled(logits, log2_scale, bias)
+    logits = classifier(layers.global_avg_pool(s1))  # (B, classes)
+    return (logits, aux) if self.auxiliary else logits
 
 
 def alpha_shapes() -> dict[str, tuple[int, int]]:

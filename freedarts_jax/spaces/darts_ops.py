@@ -57,12 +57,24 @@ class _BNVars(nn.Module):
                         jnp.float32)
     return mean, var, scale, bias
 
+  def update(self, y: jax.Array) -> None:
+    """Running statistics from this BatchNorm's input (training only)."""
+    layers.update_running_stats(self, y, self.bn_mode)
+
+
+def _bn_module(channels: int, bn_mode: str, affine: bool,
+               name: str) -> _BNVars:
+  """A _BNVars with its variables declared (called once)."""
+  bn = _BNVars(channels, bn_mode, affine, name=name)
+  bn()
+  return bn
+
 
 class ConvOpVars(nn.Module):
   """The variables of one sep_conv or dil_conv op, stage by stage.
 
   Stage s has `dw{s}` (depthwise k x k, one input channel per group),
-  `pw{s}` (1x1) and `bn{s}`.
+  `pw{s}` (1x1) and `bn{s}`; returned per stage as (dw, pw, the _BNVars).
   """
 
   op: str
@@ -76,7 +88,7 @@ class ConvOpVars(nn.Module):
     c = self.channels
     return [(_Kernel((k, k, 1, c), name=f'dw{s}')(),
              _Kernel((1, 1, c, c), name=f'pw{s}')(),
-             _BNVars(c, self.bn_mode, self.affine, name=f'bn{s}')())
+             _bn_module(c, self.bn_mode, self.affine, f'bn{s}'))
             for s in range(1, stages + 1)]
 
 
@@ -84,9 +96,16 @@ def _cat(parts):
   return None if parts[0] is None else jnp.concatenate(parts, axis=-1)
 
 
-def _bn(y: jax.Array, bn_mode: str, bn_vars) -> jax.Array:
-  """BatchNorm of the concatenation, with the ops' statistics concatenated."""
-  mean, var, scale, bias = (_cat(p) for p in zip(*bn_vars))
+def _bn(y: jax.Array, bn_mode: str, bns) -> jax.Array:
+  """BatchNorm of the concatenation, with the ops' statistics concatenated.
+
+  bns: the ops' _BNVars modules, in the order of y's channel blocks; in a
+  training step each one's running statistics follow its own block.
+  """
+  mean, var, scale, bias = (_cat(p) for p in zip(*(bn() for bn in bns)))
+  c = y.shape[-1] // len(bns)
+  for i, bn in enumerate(bns):
+    bn.update(y[..., i * c:(i + 1) * c])
   return layers.batch_norm(y, bn_mode, mean, var, scale, bias)
 
 
@@ -139,7 +158,7 @@ def ops_from(x: jax.Array, wanted, stride: int, bn_mode: str,
                          dilation if s == 0 else 1, bn_mode, depthwise)
     elif op in POOLS:
       pooled = POOLS[op](x, 3, stride)
-      bns = [_BNVars(c, bn_mode, False, name=f'{e}_{op}')() for e in edges]
+      bns = [_bn_module(c, bn_mode, False, f'{e}_{op}') for e in edges]
       y = _bn(jnp.concatenate([pooled] * n, axis=-1), bn_mode, bns)
     elif op == 'skip_connect' and stride == 1:
       y = jnp.concatenate([x] * n, axis=-1)

@@ -48,6 +48,10 @@ class ConvOpVars(nn.Module):
         (self.kernel, self.kernel, in_features, self.features), jnp.float32)
     return (kernel, *layers.bn_stats(self, self.features, self.bn_mode))
 
+  def update(self, y: jax.Array) -> None:
+    """Running statistics from this op's BatchNorm input (training only)."""
+    layers.update_running_stats(self, y, self.bn_mode)
+
 
 def _conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
   k = kernel.shape[0]
@@ -85,19 +89,20 @@ class Cell(nn.Module):
           outs[e, op] = layers.avg_pool(x, 3, 1)
         else:
           k = int(op[-1])
-          convs.setdefault(k, []).append(
-              ((e, op), ConvOpVars(c, k, self.bn_mode,
-                                   name=f'edge{to}_{frm}_{op}')(c)))
+          mod = ConvOpVars(c, k, self.bn_mode, name=f'edge{to}_{frm}_{op}')
+          convs.setdefault(k, []).append(((e, op), mod(c), mod))
     if convs:  # NASWOT's activation codes: the ReLU input of the conv ops
       self.sow('intermediates', f'relu_in{j}', x)
     for k, entries in convs.items():
       kernel, mean, var = (
           jnp.concatenate(parts, axis=-1) if parts[0] is not None else None
-          for parts in zip(*(v for _, v in entries)))
+          for parts in zip(*(v for _, v, _ in entries)))
       y = layers.probe(self, f'conv{k}_from{j}', _conv(nn.relu(x), kernel))
+      for i, (_, _, mod) in enumerate(entries):
+        mod.update(y[..., i * c:(i + 1) * c])
       y = layers.batch_norm(y, self.bn_mode, mean,
                             var)  # (B, H, W, len(entries) * C)
-      for i, (key, _) in enumerate(entries):
+      for i, (key, _, _) in enumerate(entries):
         outs[key] = y[..., i * c:(i + 1) * c]
     return outs
 
