@@ -1,10 +1,14 @@
 """Shared test helpers: tiny configs (C=4, one cell per stage)."""
 
+import jax
+import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import pytest
 
 import freedarts_jax  # noqa: F401  (turns on float64 before any array exists)
 from configs import nb201 as nb201_config
+from freedarts_jax import zeros
 
 
 def tiny_config(**overrides) -> ml_collections.ConfigDict:
@@ -18,3 +22,20 @@ def tiny_config(**overrides) -> ml_collections.ConfigDict:
 @pytest.fixture
 def tiny():
   return tiny_config
+
+
+def assert_scaled_equals_plain(plain, scaled, input_shape, alpha_shapes,
+                               weight_factor: float = 1.0) -> None:
+  """In float64 on |theta| (times weight_factor) and one all-ones input, the
+  `scaled` supernet's logits * 2**log2_scale + bias equal `plain`'s."""
+  variables, alpha = zeros.make_init_fn(
+      plain, input_shape, alpha_shapes, 'normal', 1e-3)(jax.random.key(1))
+  theta = jax.tree.map(lambda v: weight_factor * v,
+                       zeros.linearise(zeros.cast(variables, jnp.float64)))
+  x = jnp.ones((1, *input_shape), jnp.float64)
+  a = zeros.cast(alpha, jnp.float64)
+  out = scaled.apply(theta, x, a)
+  assert int(out.log2_scale) != 0  # the test exercises the scaling
+  np.testing.assert_allclose(
+      np.ldexp(np.asarray(out.logits), int(out.log2_scale)) + out.bias,
+      plain.apply(theta, x, a), rtol=1e-12)

@@ -9,6 +9,7 @@ from freedarts_jax import errors
 from freedarts_jax import search_lib
 from freedarts_jax import zeros
 from freedarts_jax.spaces import nb201
+from tests.conftest import assert_scaled_equals_plain
 from tests.conftest import tiny_config
 
 SHAPE = (8, 8, 3)
@@ -114,20 +115,12 @@ def test_float32_scaled_equals_float64_where_float32_breaks(factor):
 
 
 def test_scaled_network_is_exact_where_positively_homogeneous():
-  """In float64, the scaled network's logits and scores are the plain ones."""
+  """In float64, the scaled network's logits are the plain ones."""
   for bn_mode in ('eval', 'none'):
-    plain = nb201.Network(10, 4, 1, bn_mode)
-    scaled = nb201.Network(10, 4, 1, bn_mode, scaled=True)
-    variables, alpha = zeros.make_init_fn(
-        plain, SHAPE, nb201.alpha_shapes(), 'normal', 1e-3)(jax.random.key(1))
-    theta = zeros.linearise(zeros.cast(variables, jnp.float64))
-    x = jnp.ones((1, *SHAPE), jnp.float64)
-    a = zeros.cast(alpha, jnp.float64)
-    out = scaled.apply(theta, x, a)
-    assert int(out.log2_scale) != 0  # the test exercises the scaling
-    np.testing.assert_allclose(
-        np.ldexp(np.asarray(out.logits), int(out.log2_scale)) + out.bias,
-        plain.apply(theta, x, a), rtol=1e-12)
+    assert_scaled_equals_plain(
+        nb201.Network(10, 4, 1, bn_mode),
+        nb201.Network(10, 4, 1, bn_mode, scaled=True), SHAPE,
+        nb201.alpha_shapes())
 
 
 def test_float32_scaled_search_picks_the_float64_cell():

@@ -19,6 +19,7 @@ from freedarts_jax import search_lib
 from freedarts_jax import zeros
 from freedarts_jax.spaces import darts
 from freedarts_jax.spaces import darts_genotype as dg
+from tests.conftest import assert_scaled_equals_plain
 
 ROOT = pathlib.Path(__file__).parent.parent.parent
 OPS = dg.OPS
@@ -331,19 +332,10 @@ def test_float32_score_has_no_float64_inside(scaled):
 
 def test_scaled_network_is_exact_where_positively_homogeneous():
   """In float64 the scaled supernet's logits are the plain ones (ImageNet
-  stem, so both the FactorizedReduce and the 1x1 preprocess are crossed)."""
-  for bn_mode in ('eval',):  # the DARTS default; 'none' is the NB201 test's
-    plain = darts.Network(10, 4, 3, 'imagenet', bn_mode)
-    scaled = darts.Network(10, 4, 3, 'imagenet', bn_mode, scaled=True)
-    variables, alpha = zeros.make_init_fn(
-        plain, (32, 32, 3), darts.alpha_shapes(), 'normal', 1e-3)(
-            jax.random.key(1))
-    theta = jax.tree.map(lambda v: 10 * v,  # so that the scale is not 1
-                         zeros.linearise(zeros.cast(variables, jnp.float64)))
-    x = jnp.ones((1, 32, 32, 3), jnp.float64)
-    a = zeros.cast(alpha, jnp.float64)
-    out = scaled.apply(theta, x, a)
-    assert int(out.log2_scale) != 0  # the test exercises the scaling
-    np.testing.assert_allclose(
-        np.ldexp(np.asarray(out.logits), int(out.log2_scale)) + out.bias,
-        plain.apply(theta, x, a), rtol=1e-12)
+  stem, so both the FactorizedReduce and the 1x1 preprocess are crossed;
+  bn_mode eval, the DARTS default; 'none' is the NB201 test's). Weights
+  times 10, so that the scale is not 1."""
+  assert_scaled_equals_plain(
+      darts.Network(10, 4, 3, 'imagenet', 'eval'),
+      darts.Network(10, 4, 3, 'imagenet', 'eval', scaled=True), (32, 32, 3),
+      darts.alpha_shapes(), weight_factor=10.0)
