@@ -5,7 +5,7 @@
 Scores one chunk of random cells with each variant in one process, the
 variants interleaved over the repeats so that a busy machine slows them
 alike: the vmapped one-hot supernet and routed.py's batched network, synflow
-in float64 and float32 (rescaled), zeros in float32. Reports the median wall
+in float64 and float32 (rescaled), zeros in float32 and float64. Reports the median wall
 and process-CPU seconds per cell (CPU seconds are what a quiet machine's
 cores would spend) and the load average, in DIR/proxy_speed.json.
 """
@@ -44,6 +44,7 @@ VARIANTS = (  # name, proxy, dtype, routed
     ('synflow_f32_routed', 'synflow', 'float32', True),
     ('zeros_f32_vmapped', 'zeros', 'float32', False),
     ('zeros_f32_routed', 'zeros', 'float32', True),
+    ('zeros_f64_routed', 'zeros', 'float64', True),
 )
 
 
@@ -103,7 +104,9 @@ def main(argv):
                     ('synflow_routed_vs_vmapped', 'synflow_f64_routed',
                      'synflow_f64_vmapped', 'synflow'),
                     ('zeros_routed_vs_vmapped', 'zeros_f32_routed',
-                     'zeros_f32_vmapped', 'zeros'))
+                     'zeros_f32_vmapped', 'zeros'),
+                    ('zeros_f32_vs_f64', 'zeros_f32_routed',
+                     'zeros_f64_routed', 'zeros'))
                 if a in outputs and b in outputs}}
   runtime.write_json(pathlib.Path(_OUT.value) / 'proxy_speed.json', record)
   for k in fns:

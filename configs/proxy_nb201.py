@@ -27,7 +27,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.vmap = 0  # cells vmapped at once per device; 0: automatic
   c.routed = True  # synflow, zeros: only each cell's ops (proxies/routed.py)
   c.synflow_dtype = 'float64'  # float64 | float32 (overflow-safe, rescaled)
-  c.zeros_dtype = 'float32'  # float32 | float64
+  c.zeros_dtype = 'float64'  # float64 | float32 (noise on some cells)
   c.zeros_bn_mode = 'train'  # BatchNorm of zeros' network: train|eval|none
   c.progress = True  # progress bar per proxy
   c.merge_wait_s = 3600.0  # process 0 waits this long for other processes

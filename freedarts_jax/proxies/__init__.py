@@ -33,7 +33,11 @@ class Setup:
     cells_per_stage: N (5 in NB201).
     synflow_dtype: 'float64', or 'float32' (the overflow-safe rescaled
       network, nb201.Network(scaled=True)) for synflow.
-    zeros_dtype: compute dtype of zeros.
+    zeros_dtype: compute dtype of zeros. float64 by default: with
+      BatchNorm in train mode on one image, a cell whose paths partly die
+      (a node fed only by 'none') has dR/dalpha that cancels almost
+      exactly, and float32 returns rounding noise there (up to 1e4 times
+      the float64 value on NB201 cells; benchmarks/RESULTS.md).
     zeros_bn_mode: BatchNorm mode of zeros' network.
   """
 
@@ -41,7 +45,7 @@ class Setup:
   channels: int = 16
   cells_per_stage: int = 5
   synflow_dtype: str = 'float64'
-  zeros_dtype: str = 'float32'
+  zeros_dtype: str = 'float64'
   zeros_bn_mode: str = 'train'
 
   @property
