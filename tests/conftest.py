@@ -1,5 +1,20 @@
-"""Shared test helpers: tiny configs (C=4, one cell per stage)."""
+"""Shared test helpers: tiny configs (C=4, one cell per stage).
 
+Every test process (and the CLIs the tests start, which inherit the
+environment) compiles with XLA's LLVM optimisation off: compiling the
+supernets' gradients dominates the suite's time on a 2-core CPU, and the
+tests need the numbers, not fast code. XLA reads XLA_FLAGS when the backend
+starts, i.e. at the first computation, after this module is imported.
+"""
+
+import os
+
+_FAST_COMPILE = ('--xla_backend_optimization_level=0 '
+                 '--xla_llvm_disable_expensive_passes=true')
+os.environ['XLA_FLAGS'] = (
+    f"{os.environ.get('XLA_FLAGS', '')} {_FAST_COMPILE}".strip())
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 import jax
 import jax.numpy as jnp
 import ml_collections

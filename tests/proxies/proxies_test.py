@@ -86,11 +86,6 @@ def _batch(n=6):
 DATA_PROXIES = ('snip', 'grasp', 'grad_norm', 'fisher', 'jacob_cov', 'naswot',
                 'te_nas')
 CELLS = GENOTYPES[:2]
-# XLA CPU compiles the tiny supernet's gradients in minutes at the default
-# optimisation level; the tests only need the numbers.
-FAST_COMPILE = {'xla_backend_optimization_level': 0,
-                'xla_llvm_disable_expensive_passes': True}
-
 
 @functools.cache
 def _vmapped(names: tuple[str, ...], bn_mode: str, setup=SETUP) -> dict:
@@ -101,8 +96,7 @@ def _vmapped(names: tuple[str, ...], bn_mode: str, setup=SETUP) -> dict:
     return {k: t for f in fns for k, t in f(v, a, b).items()}
 
   alphas = {'cell': jnp.stack([_alpha(g)['cell'] for g in CELLS])}
-  out = jax.jit(jax.vmap(score, in_axes=(None, 0, None)),
-                compiler_options=FAST_COMPILE)(
+  out = jax.jit(jax.vmap(score, in_axes=(None, 0, None)))(
       _variables(bn_mode), alphas, _batch())
   return {k: np.asarray(t) for k, t in out.items()}
 

@@ -122,7 +122,8 @@ def test_interrupted_run_resumes_to_the_same_scores(reference, tmp_path,
 @pytest.mark.slow
 def test_eight_devices_give_the_same_scores(reference, tmp_path):
   env = _env(tmp_path,
-             XLA_FLAGS='--xla_force_host_platform_device_count=8')
+             XLA_FLAGS=os.environ.get('XLA_FLAGS', '')
+             + ' --xla_force_host_platform_device_count=8')
   _, err, rc = _cli(tmp_path / 'run', env=env)
   assert rc == 0, err
   result = json.loads((tmp_path / 'run' / 'result.json').read_text())

@@ -12,9 +12,6 @@ from freedarts_jax.init import torch_init
 from freedarts_jax.proxies import routed
 
 SETUP = proxies.Setup(dataset='imagenet16', channels=4, cells_per_stage=1)
-FAST_COMPILE = {'xla_backend_optimization_level': 0,
-                'xla_llvm_disable_expensive_passes': True}
-
 
 def _alphas(n, seed=0):
   ops = np.random.default_rng(seed).integers(0, 5, (n, 6))
@@ -37,10 +34,8 @@ def test_routed_equals_the_vmapped_supernet(name, bn_mode, dtype):
   v = torch_init(setup.model(bn_mode).init, jax.random.key(3), x,
                  {'cell': jnp.asarray(a[0])})
   vmapped = jax.jit(jax.vmap(proxies.get(name).make(setup),
-                             in_axes=(None, 0, None)),
-                    compiler_options=FAST_COMPILE)(v, {'cell': a}, None)
-  got = jax.jit(routed.BATCHED[name](setup, cap=cap),
-                compiler_options=FAST_COMPILE)(v, jnp.asarray(a), None)
+                             in_axes=(None, 0, None)))(v, {'cell': a}, None)
+  got = jax.jit(routed.BATCHED[name](setup, cap=cap))(v, jnp.asarray(a), None)
   for col, want in vmapped.items():
     assert got[col].dtype == jnp.float64
     np.testing.assert_allclose(got[col][:-1], want[:-1],
