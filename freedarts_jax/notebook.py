@@ -19,6 +19,7 @@ import dataclasses
 import io
 import os
 import pathlib
+import time
 
 import jax
 import matplotlib.figure
@@ -54,8 +55,18 @@ def small() -> bool:
 
 
 def workdir(name: str) -> pathlib.Path:
-  """A fresh-named output folder under $FREEDARTS_WORKDIR (default runs/nb)."""
-  return pathlib.Path(os.environ.get(WORKDIR_ENV, 'runs/nb')) / name
+  """A new folder name under $FREEDARTS_WORKDIR (default runs/nb).
+
+  The name carries the time, so running a notebook again never meets the
+  previous run's result.json or training checkpoints.
+  """
+  stamp = time.strftime('%Y%m%d-%H%M%S')
+  root = pathlib.Path(os.environ.get(WORKDIR_ENV, 'runs/nb'))
+  base = root / f'{name}-{stamp}'
+  path, i = base, 1
+  while path.exists():
+    path, i = base.with_name(f'{base.name}-{i}'), i + 1
+  return path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,6 +207,28 @@ def theory_config(is_small: bool) -> ml_collections.ConfigDict:
   c.experiments = 'op'
   c.op_seeds = 1
   return c
+
+
+def run_theory(config: ml_collections.ConfigDict, folder) -> dict:
+  """theory.verify_ntk_lib.run on the CPU device, whatever the backend.
+
+  The NTK check computes in float64 (tiny networks: the CPU is fast enough),
+  which TPUs do not have.
+  """
+  from theory import verify_ntk_lib  # pylint: disable=g-import-not-at-top
+  with jax.default_device(jax.devices('cpu')[0]):
+    return verify_ntk_lib.run(config, folder)
+
+
+def training_summary(result: dict) -> str:
+  """The short training run in one line."""
+  rate = result['images_per_s']
+  return (f'{result["dataset"]}: {result["epochs"]} epoch(s) of '
+          f'{result["steps_per_epoch"]} steps, {result["params"]:,} '
+          f'parameters, test accuracy {result["final_acc"]:.2f} % '
+          f'(loss {result["final_loss"]:.3f}), '
+          + (f'{rate:,.0f} images/s, ' if rate else '')
+          + f'{result["timing"]["total_s"]:.0f} s in all')
 
 
 def score_table(result: dict, name: str = 'cell') -> str:
