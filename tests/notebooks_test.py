@@ -8,6 +8,7 @@ interpreter with FREEDARTS_SMALL=1; any error cell fails the test (about
 import importlib.util
 import os
 import pathlib
+import re
 import sys
 
 import nbformat
@@ -125,3 +126,16 @@ def test_set_links_is_idempotent_and_follows_the_url(tmp_path):
   assert set_links.repository_url(pyproject) == other
   with pytest.raises(ValueError, match='GitHub'):
     set_links.colab_url('https://gitlab.com/a/b', 'x.ipynb')
+
+
+def test_colab_links_in_the_docs_match_pyproject():
+  repo = set_links.repository_url()
+  for doc in ('docs/guide/notebooks.md', 'README.md'):
+    text = (ROOT / doc).read_text()
+    found = re.findall(r'https://colab\.research\.google\.com/github/[^)\s]+',
+                       text)
+    for url in found:
+      assert url == set_links.colab_url(repo, url.rsplit('/', 1)[1]), doc
+  guide = (ROOT / 'docs/guide/notebooks.md').read_text()
+  for path in NOTEBOOKS:
+    assert set_links.colab_url(repo, path.name) in guide
