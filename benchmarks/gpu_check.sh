@@ -2,8 +2,10 @@
 # Every GPU check and timing of the project, in one run on a lent GPU machine
 # (the device tool runs it from the repository root):
 #   bash benchmarks/gpu_check.sh [OUT_DIR]
-# Wheels the GPU image lacks (ml_collections; see the device tool's README)
-# travel in .whl/ and are installed to /tmp/site first. Writes each
+# Wheels the GPU image lacks (ml_collections, and nbclient, nbformat,
+# ipykernel and their dependencies for the notebook step; download them here
+# with benchmarks/gpu_wheels.sh) travel in .whl/ and are installed to
+# /tmp/site first. Writes each
 # benchmark's JSON record and gpu_check.log to OUT_DIR (default $OUT, else
 # benchmarks/results/gpu); copy them into benchmarks/results/ afterwards.
 set -euo pipefail
@@ -20,6 +22,15 @@ export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
   python3 -c 'import jax; print(jax.devices())'
   # Issue 2: ZEROS per call on the NB201 supernet, float32 and float64.
   python3 benchmarks/score_speed.py --out="$out"
+  # Issue 7: the quickstart notebook with its defaults (NB201 search, 32
+  # seeds vmapped in one call) from this checkout, in a kernel on this
+  # interpreter; the wall time goes to notebook_quickstart.txt, the executed
+  # notebook beside it. A failure is logged and the other checks still run.
+  FREEDARTS_WORKDIR="$out/notebook_runs" python3 notebooks/execute.py \
+    notebooks/quickstart.ipynb --cwd="$PWD" \
+    --output="$out/quickstart_executed.ipynb" \
+    | tee "$out/notebook_quickstart.txt" \
+    || echo 'quickstart notebook FAILED' | tee -a "$out/notebook_quickstart.txt"
   # Issue 5: synflow over all 15,625 NB201 cells (target <= 10 s), then
   # every proxy over the whole space (target <= 5 minutes).
   python3 benchmarks/proxy_nb201.py --out="$out" --name=gpu_synflow_full \
