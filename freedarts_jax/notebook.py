@@ -153,13 +153,16 @@ def cifar10_prepared(data_dir: str = '') -> bool:
     return False
 
 
-def train_config_for(genotype: str, is_small: bool, data_dir: str = ''
+def train_config_for(genotype: str, is_small: bool, data_dir: str = '',
+                     num_devices: int | None = None
                      ) -> ml_collections.ConfigDict:
   """A short training run of `genotype` (a result.json path or text).
 
   CIFAR-10 when tfds has it prepared, else synthetic images. Default: the
   DARTS evaluation network (C=36, 20 cells) for 1 epoch of at most 50
-  steps; small: C=4, 3 cells, 2 steps of 8 synthetic images.
+  steps; small: C=4, 3 cells, 2 steps of 8 synthetic images. Both batch
+  sizes are rounded up to a multiple of the devices the batch is split over
+  (default: every local device; a Colab TPU has 8).
   """
   c = train_config.get_config()
   c.genotype = genotype
@@ -173,6 +176,10 @@ def train_config_for(genotype: str, is_small: bool, data_dir: str = ''
     c.channels, c.layers = 4, 3
     c.synthetic_examples, c.batch_size, c.eval_batch_size = 16, 8, 8
     c.log_every = 1
+  n = num_devices or jax.local_device_count()
+  c.batch_size = -(-c.batch_size // n) * n
+  c.eval_batch_size = -(-c.eval_batch_size // n) * n
+  c.synthetic_examples = max(c.synthetic_examples, 2 * c.batch_size)
   return c
 
 

@@ -90,6 +90,18 @@ def test_training_configs():
   assert '--config.genotype=runs/x/result.json' in command
 
 
+@pytest.mark.parametrize('is_small', [True, False])
+def test_training_batches_split_over_eight_tpu_cores(is_small):
+  c = nb.train_config_for('DARTS_V2', is_small, '/nonexistent/tfds',
+                          num_devices=8)
+  assert c.batch_size % 8 == 0 and c.eval_batch_size % 8 == 0
+  assert c.synthetic_examples >= 2 * c.batch_size
+  from freedarts_jax.train import loop  # pylint: disable=g-import-not-at-top
+  loop.check(c, 8)  # the training run accepts it on 8 devices
+  assert nb.train_config_for('DARTS_V2', is_small, num_devices=1
+                             ).eval_batch_size == (8 if is_small else 500)
+
+
 def test_theory_config_runs_only_the_op_level():
   for is_small in (True, False):
     c = nb.theory_config(is_small)
