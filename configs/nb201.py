@@ -15,7 +15,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.space = 'nb201'  # search space: nb201
   c.dataset = 'cifar10'  # cifar10 | cifar100 | imagenet16: classes, input size
   c.seed = 0  # PRNG seed of the weights and alpha
-  c.dtype = 'auto'  # auto | float32 | float32_scaled | float64; see README
+  c.dtype = 'auto'  # auto|float32|float32_scaled|float64: docs/guide/search.md
   c.bn_mode = 'train'  # train (released) | eval | none (BatchNorm removed)
   c.alpha_init = 'normal'  # normal: |alpha_scale * N(0, 1)|; ones: alpha = 1
   c.alpha_scale = 1e-3  # scale of the normal alpha draw
