@@ -61,10 +61,10 @@ def make_factor(name: str, base: float,
   return lambda alpha: mul_log(expected_flops(alpha, base, table))
 
 
-def describe(alpha: dict[str, np.ndarray], r: float,
+def describe(name: str, alpha: dict[str, np.ndarray], r: float,
              scores: dict[str, np.ndarray], base: float,
              table: dict[str, np.ndarray]) -> dict:
-  """The mul#log penalty at the scored (masked) alpha, for result.json.
+  """Penalty `name` at the scored (masked) alpha, for result.json.
 
   Returns F, g and the penalty's share of each live score,
   |alpha * R * dg/dalpha| / ZEROS (over entries with alpha > 0; above 1
@@ -72,11 +72,11 @@ def describe(alpha: dict[str, np.ndarray], r: float,
   """
   alpha = {k: jnp.asarray(a, jnp.float64) for k, a in alpha.items()}
   flops = expected_flops(alpha, base, table)
-  g, dg = jax.value_and_grad(make_factor('mul#log', base, table))(alpha)
+  g, dg = jax.value_and_grad(make_factor(name, base, table))(alpha)
   live = {k: np.asarray(a) > 0 for k, a in alpha.items()}
   shares = np.concatenate([
       np.abs(np.asarray(alpha[k] * r * dg[k]))[live[k]] / scores[k][live[k]]
       for k in alpha])
-  return {'name': 'mul#log', 'expected_flops': float(flops),
+  return {'expected_flops': float(flops),
           'factor': float(g), 'share_median': float(np.median(shares)),
           'share_max': float(np.max(shares))}

@@ -7,8 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from freedarts_jax import errors
 from freedarts_jax import penalties
+from freedarts_jax import search_lib
 from freedarts_jax.spaces import mobilenet
+from tests.conftest import tiny_config
 
 
 def test_factor_is_the_proxylessnas_formula_by_hand():
@@ -53,3 +56,22 @@ def test_factor_gradient_matches_a_finite_difference():
     assert grad[b, o] == pytest.approx(float(fd), rel=1e-5)
   assert np.abs(grad).min() > 0
 
+
+@pytest.mark.parametrize('overrides,match', [
+    ({'flops_penalty': 'mul#log'}, "only the mobilenet space.*'none'"),
+    ({'flops_penalty': 'mul#lin'}, 'none, mul#log'),
+    ({'zeros_input': 'image'}, 'ones, data'),
+    ({'objective': 'snip', 'zeros_input': 'data', 'data': 'synthetic'},
+     'objective to zeros'),
+    ({'zeros_input': 'data', 'data': 'cifar'}, 'tfds, synthetic'),
+    ({'zeros_input': 'data', 'batch_size': 0}, 'batch_size'),
+])
+def test_bad_settings_are_config_errors(overrides, match):
+  with pytest.raises(errors.ConfigError, match=match):
+    search_lib.run_search(tiny_config(**overrides))
+
+
+def test_zeros_on_data_without_data_says_what_to_do(tmp_path):
+  with pytest.raises(errors.DataError, match='zeros_input=data needs'):
+    search_lib.run_search(tiny_config(zeros_input='data',
+                                      data_dir=str(tmp_path)))
