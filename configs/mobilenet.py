@@ -17,8 +17,9 @@ log 475e6) ** 0.3, F the alpha-weighted expected FLOPs of the mixed network
 
 (data=tfds needs imagenet2012 prepared; data=synthetic runs on random images
 and says the result is not meaningful). result.json then also holds
-flops_penalty: F, the factor and the penalty's share of the scores. The
-batch of 64 needs about 47 GiB on CPU; batch_size=8 about 7.3 GiB.
+penalty: F, the factor and the penalty's share of the scores. On CPU
+batch_size=8 peaks at 6.8 GiB and each image adds about 0.65 GiB: the
+release's 64 need about 43 GiB.
 """
 
 import ml_collections

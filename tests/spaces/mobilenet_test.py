@@ -10,6 +10,7 @@ from configs import mobilenet as mobilenet_config
 from freedarts_jax import errors
 from freedarts_jax import guards
 from freedarts_jax import penalties
+from freedarts_jax import report
 from freedarts_jax import schedule
 from freedarts_jax import search_lib
 from freedarts_jax import spaces
@@ -118,6 +119,8 @@ def test_release_variant_runs_and_records_the_penalty():
   assert penalty['factor'] == pytest.approx(float(penalties.mul_log(
       jnp.float64(penalty['expected_flops']))), rel=1e-12)
   assert 0 < penalty['share_median'] <= penalty['share_max']
+  assert 'FLOPs penalty mul#log: expected FLOPs' in report.format_result(
+      result)
   # Without the penalty nothing about it is recorded.
   assert 'penalty' not in search_lib.run_search(tiny(
       zeros_input='data', data='synthetic', batch_size=2))
