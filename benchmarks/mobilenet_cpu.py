@@ -6,7 +6,13 @@ Runs `python -m freedarts_jax.search --config=configs/mobilenet.py` as a child
 process, measures its wall time and peak resident memory
 (resource.getrusage(RUSAGE_CHILDREN).ru_maxrss) and writes
 benchmarks/results/mobilenet_cpu.json with the provenance header and the
-search's result fields (blocks, params, flops, timing).
+search's result fields (blocks, params, flops, timing). Further arguments are
+config overrides passed to the search, e.g. the release's variant:
+
+  PYTHONPATH=. python benchmarks/mobilenet_cpu.py --workdir=/tmp/mbv \
+      --out=benchmarks/results/mobilenet_cpu_release_variant_synthetic.json \
+      --config.zeros_input=data --config.flops_penalty=mul#log \
+      --config.data=synthetic --config.batch_size=8
 """
 
 import argparse
@@ -27,10 +33,10 @@ def main() -> None:
   parser.add_argument('--workdir', required=True)
   parser.add_argument('--out', default=str(
       ROOT / 'benchmarks' / 'results' / 'mobilenet_cpu.json'))
-  args = parser.parse_args()
+  args, overrides = parser.parse_known_args()
   command = [sys.executable, '-m', 'freedarts_jax.search',
              f'--config={ROOT / "configs" / "mobilenet.py"}',
-             f'--workdir={args.workdir}']
+             f'--workdir={args.workdir}', *overrides]
   t = time.perf_counter()
   subprocess.run(command, check=True, cwd=ROOT)
   wall_s = time.perf_counter() - t
@@ -39,7 +45,10 @@ def main() -> None:
   record = {**common.provenance(), 'command': ' '.join(command[1:]),
             'wall_s': wall_s, 'peak_rss_mib': peak_kib / 1024,
             **{k: result[k] for k in ('blocks', 'params', 'flops', 'dtype',
-                                      'bn_mode', 'r', 'timing')}}
+                                      'bn_mode', 'r', 'timing', 'zeros_input',
+                                      'flops_penalty', 'data')},
+            **{k: result[k] for k in ('batch_size', 'meaningful', 'warning',
+                                      'penalty') if k in result}}
   pathlib.Path(args.out).write_text(json.dumps(record, indent=1) + '\n')
   print(json.dumps(record, indent=1))
 

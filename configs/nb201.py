@@ -21,9 +21,11 @@ def get_config() -> ml_collections.ConfigDict:
   c.alpha_scale = 1e-3  # scale of the normal alpha draw
   c.schedule = 'iterative_edge'  # oneshot | iterative_edge | iterative_global
   c.objective = 'zeros'  # zeros (no data) | snip | grasp (labelled batch)
-  c.data = 'tfds'  # snip/grasp batch: tfds (prepared) | synthetic (tests)
+  c.zeros_input = 'ones'  # zeros on: ones (one all-ones image) | data (batch)
+  c.flops_penalty = 'none'  # none (mul#log: mobilenet space only)
+  c.data = 'tfds'  # the batch: tfds (prepared) | synthetic (tests)
   c.data_dir = ''  # tfds data_dir; '' is tfds's default (~/tensorflow_datasets)
-  c.batch_size = 64  # images in the snip/grasp batch
+  c.batch_size = 64  # images in the batch (snip, grasp, zeros_input=data)
   c.channels = 16  # C of the first stage (NB201: 16)
   c.cells_per_stage = 5  # N, cells per stage (NB201: 5)
   c.num_seeds = 1  # K > 1: seeds seed..seed+K-1 scored together, consensus

@@ -59,13 +59,16 @@ def synthetic_batch(key: jax.Array, batch_size: int,
 
 def _missing(config, why: str) -> errors.DataError:
   name = TFDS_NAMES.get(config.dataset) or config.dataset
+  who = (f'config.objective={config.objective}' if config.objective != 'zeros'
+         else 'config.zeros_input=data')
   return errors.DataError(
-      f'config.objective={config.objective} needs a labelled batch of '
+      f'{who} needs a labelled batch of '
       f'{config.dataset} and {why}. Prepare the data set on a machine with '
       f'TensorFlow (`tfds build {name} --data_dir=DIR`, then copy DIR here '
       'and pass --config.data_dir=DIR), or pass --config.data=synthetic for '
       'a run whose scores mean nothing (random images and labels; the result '
-      'says so), or use --config.objective=zeros, which needs no data.')
+      'says so), or use --config.objective=zeros with '
+      '--config.zeros_input=ones, which needs no data.')
 
 
 def tfds_batch(config: ml_collections.ConfigDict, batch_size: int,

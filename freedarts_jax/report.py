@@ -29,6 +29,13 @@ def format_result(result: dict) -> str:
   if 'eval_params' in result:
     lines.append(f'{result["eval_network"]}: {result["eval_params"]:,} '
                  f'parameters (DARTS-V2: {result["darts_v2_params"]:,})')
+  penalty = result.get('penalty')
+  if penalty:
+    lines.append(f'FLOPs penalty {result["flops_penalty"]}: expected FLOPs '
+                 f'{penalty["expected_flops"]:.4g}, factor '
+                 f'{penalty["factor"]:.4f}, its share of the scores: median '
+                 f'{penalty["share_median"]:.3g}, max '
+                 f'{penalty["share_max"]:.3g}')
   ens = result.get('ensemble')
   if ens:
     lines.append(f'{len(ens["seeds"])} seeds: consensus cell above, chosen by '

@@ -21,6 +21,7 @@ from freedarts_jax import ensemble
 from freedarts_jax import errors
 from freedarts_jax import guards
 from freedarts_jax import objectives
+from freedarts_jax import penalties
 from freedarts_jax import runtime
 from freedarts_jax import schedule
 from freedarts_jax import validation
@@ -42,11 +43,11 @@ def auto_float32(bn_mode: str, objective: str = 'zeros') -> str:
   return SCALED
 
 
-class _Batch:
-  """A labelled batch as a cache key: hashed by identity, not by value."""
+class _ByIdentity:
+  """A cache key for an unhashable value (a batch, a function): its identity."""
 
-  def __init__(self, batch: objectives.Batch):
-    self.batch = batch
+  def __init__(self, value):
+    self.value = value
 
 
 def _spec(tree):
@@ -57,18 +58,24 @@ def _spec(tree):
 @functools.cache
 def _compiled_score(model, input_shape, dtype: str, variables_spec,
                     alpha_spec, num: int, batch: int,
-                    objective: str = 'zeros', data: _Batch | None = None):
+                    objective: str = 'zeros',
+                    data: _ByIdentity | None = None,
+                    factor: _ByIdentity | None = None):
   """The score compiled ahead of time, once per process and shape.
 
   With num > 1 the arguments carry a leading seed axis and `jax.lax.map`
   scores `batch` seeds at a time under vmap (all of them when batch = num).
-  `objective` snip or grasp scores on `data`'s labelled batch.
+  `objective` snip or grasp scores on `data`'s labelled batch; zeros on its
+  images where given (zeros_input=data), times `factor`'s penalty if given.
   """
   compute = jnp.dtype(zeros.COMPUTE_DTYPES[dtype])
   if objective == 'zeros':
-    one = zeros.make_score_fn(model, input_shape, compute)
+    one = zeros.make_score_fn(
+        model, input_shape, compute,
+        images=None if data is None else data.value[0],
+        factor=None if factor is None else factor.value)
   else:
-    one = objectives.make_objective_fn(objective, model, data.batch, compute)
+    one = objectives.make_objective_fn(objective, model, data.value, compute)
   score_fn = one if num == 1 else jax.jit(lambda v, a, m: jax.lax.map(
       lambda args: one(*args), (v, a, m), batch_size=batch))
   variables = jax.tree.unflatten(*variables_spec)
@@ -82,7 +89,8 @@ def _compiled_score(model, input_shape, dtype: str, variables_spec,
 
 def _score_in(dtype: str, model, input_shape, variables, alpha, probe_alpha,
               space, config, seeds: list[int],
-              data: _Batch | None = None) -> dict:
+              data: _ByIdentity | None = None,
+              factor: _ByIdentity | None = None) -> dict:
   """Compiles the score in `dtype`, probes R, runs the schedule (guarded)."""
   num = len(seeds)
   batch = ensemble.batch_size(config.ensemble_batch, num)
@@ -91,7 +99,8 @@ def _score_in(dtype: str, model, input_shape, variables, alpha, probe_alpha,
           for k, s in space.alpha_shapes.items()}
   t = time.perf_counter()
   compiled = _compiled_score(model, input_shape, dtype, _spec(variables),
-                             _spec(alpha), num, batch, config.objective, data)
+                             _spec(alpha), num, batch, config.objective, data,
+                             factor)
   compile_s = time.perf_counter() - t
 
   def call(a, masks):
@@ -167,18 +176,26 @@ def _round_json(record: dict, space, b: int) -> dict:
 
 
 def _objective_fields(config) -> dict:
-  """What was scored: the objective, its data and whether R is a loss."""
+  """What was scored: the objective, its data and what R is."""
+  uses_data = config.objective != 'zeros' or config.zeros_input == 'data'
   fields = {'objective': config.objective,
-            'data': None if config.objective == 'zeros' else config.data}
-  if config.objective != 'zeros':
-    fields['r_is'] = f'mean cross-entropy of {config.batch_size} images'
+            'zeros_input': config.zeros_input,
+            'flops_penalty': config.flops_penalty,
+            'data': config.data if uses_data else None}
+  if uses_data:
+    fields['r_is'] = (
+        f'mean cross-entropy of {config.batch_size} images'
+        if config.objective != 'zeros' else
+        f'sum of the logits of {config.batch_size} images on |theta|')
     fields['batch_size'] = config.batch_size
     if config.data == 'synthetic':
+      what = (f'objective={config.objective}' if config.objective != 'zeros'
+              else 'zeros_input=data')
       fields['meaningful'] = False
       fields['warning'] = (
-          f'objective={config.objective} scored on data=synthetic (random '
-          'images and labels): the scores and the chosen architecture mean '
-          'nothing; use data=tfds for a result.')
+          f'{what} scored on data=synthetic (random images and labels): the '
+          'scores and the chosen architecture mean nothing; use data=tfds '
+          'for a result.')
   return fields
 
 
@@ -230,9 +247,14 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
   seeds = [config.seed + i for i in range(config.num_seeds)]
 
   t = time.perf_counter()
-  data = None
-  if config.objective != 'zeros':  # first: a missing data set fails at once
-    data = _Batch(objectives.load_batch(config, input_shape, num_classes))
+  data = factor = None
+  # First: a missing data set fails at once.
+  if config.objective != 'zeros' or config.zeros_input == 'data':
+    data = _ByIdentity(objectives.load_batch(config, input_shape,
+                                             num_classes))
+  if config.flops_penalty != 'none':
+    flops = space.flops_table(config, num_classes)
+    factor = _ByIdentity(penalties.make_factor(config.flops_penalty, *flops))
   variables, alpha, probe_alpha = _init(config, model, input_shape, space,
                                         seeds)
   init_s = time.perf_counter() - t
@@ -247,7 +269,7 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
     try:
       scored = space.build(config, num_classes, scaled=dtype == SCALED)
       outcome = _score_in(dtype, scored, input_shape, variables, alpha,
-                          probe_alpha, space, config, seeds, data)
+                          probe_alpha, space, config, seeds, data, factor)
       compile_s += outcome['compile_s']
       break
     except guards.Tripped as e:
@@ -287,6 +309,12 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
       'rounds': [_round_json(r, space, 0) for r in rounds],
       'benchmark': space.benchmark(genotypes[0]) if space.benchmark else None,
   }
+  if factor is not None:
+    first = {k: np.asarray(a[0] if len(seeds) > 1 else a) * last['mask'][k][0]
+             for k, a in alpha.items()}  # the first seed's scored alpha
+    result['penalty'] = penalties.describe(
+        config.flops_penalty, first, float(last['r'][0]),
+        {k: s[0] for k, s in last['scores'].items()}, *flops)
   if len(seeds) > 1:
     summary = ensemble.summarize(space, seeds, genotypes, rounds[0]['r'])
     result.update(space.describe(summary['consensus_genotype']))

@@ -5,11 +5,13 @@ import ml_collections
 from freedarts_jax import errors
 from freedarts_jax import layers
 from freedarts_jax import objectives
+from freedarts_jax import penalties
 from freedarts_jax import schedule
 from freedarts_jax import spaces
 
 DTYPES = ('float32', 'float64', 'auto', 'float32_scaled')
 ALPHA_INITS = ('normal', 'ones')
+ZEROS_INPUTS = ('ones', 'data')
 
 
 def _choice(config, field: str, valid) -> None:
@@ -50,7 +52,22 @@ def check(config: ml_collections.ConfigDict) -> spaces.Space:
         'renormalises every conv output instead; use dtype float32, float64 '
         'or auto there.')
   _choice(config, 'objective', objectives.OBJECTIVES)
+  _choice(config, 'zeros_input', ZEROS_INPUTS)
+  _choice(config, 'flops_penalty', penalties.PENALTIES)
+  if config.flops_penalty != 'none' and space.flops_table is None:
+    raise errors.ConfigError(
+        f'config.flops_penalty={config.flops_penalty!r} needs the FLOPs of '
+        'every candidate op, which only the mobilenet space models; in the '
+        f'{space.name} space the only valid value is \'none\' (valid values '
+        f'in the mobilenet space: {", ".join(penalties.PENALTIES)}).')
   if config.objective != 'zeros':
+    for field, default in (('zeros_input', 'ones'), ('flops_penalty', 'none')):
+      if config[field] != default:
+        raise errors.ConfigError(
+            f'config.{field}={config[field]!r} changes the ZEROS score, and '
+            f'objective={config.objective} does not use it; set {field} to '
+            f'{default!r} or objective to zeros.')
+  if config.objective != 'zeros' or config.zeros_input == 'data':
     _choice(config, 'data', objectives.DATA)
     _positive(config, 'batch_size')
     if config.dtype == 'float32_scaled':

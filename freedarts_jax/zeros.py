@@ -4,7 +4,12 @@
     R = sum of the logits of f(ones; |theta|, alpha).
 
 theta is every parameter and BatchNorm statistic, replaced by its absolute
-value; the input is one all-ones image; one forward and one backward pass.
+value; the input is one all-ones image (or, as the release's MobileNet
+variant does, a batch of images: R then sums the logits of the batch); one
+forward and one backward pass. An optional `factor` g(alpha), e.g. a FLOPs
+penalty (`penalties.py`), multiplies R before the gradient:
+
+    ZEROS[e, o] = |alpha[e, o] * d(g(alpha) R)/dalpha[e, o]|.
 Parameters are kept in float32 and cast inside the jitted function, so the
 same draw can be scored in float32 and in float64.
 
@@ -74,7 +79,9 @@ def linearise(variables):
 
 
 def make_score_fn(
-    model: nn.Module, input_shape: tuple[int, ...], dtype: jnp.dtype
+    model: nn.Module, input_shape: tuple[int, ...], dtype: jnp.dtype,
+    images: jax.Array | None = None,
+    factor: Callable[[Alpha], jax.Array] | None = None,
 ) -> ScoreFn:
   """Returns jitted `score(variables, alpha, mask) -> Score`.
 
@@ -83,26 +90,38 @@ def make_score_fn(
       returns logits, or a `layers.Scaled` (the overflow-safe path).
     input_shape: (H, W, C) of one image of the target data set.
     dtype: compute dtype; variables and alpha are cast to it.
+    images: (B, H, W, C) images to score on, closed over as a constant;
+      None: one all-ones image.
+    factor: g(alpha_eff) -> scalar that multiplies R before the gradient
+      (None: 1). Not with a `scaled` supernet.
 
   Returns:
     A function of (variables, alpha, mask): alpha and mask are dicts of
     (edges, ops) arrays; the scored architecture weights are alpha * mask.
-    It returns a `Score` in `dtype`.
+    It returns a `Score` in `dtype`; its r is R itself, without the factor.
   """
 
   def objective(alpha_eff: Alpha, variables):
-    x = jnp.ones((1, *input_shape), dtype)  # (1, H, W, C)
+    if images is None:
+      x = jnp.ones((1, *input_shape), dtype)  # (1, H, W, C)
+    else:
+      x = images.astype(dtype)  # (B, H, W, C)
     out = model.apply(variables, x, alpha_eff)
     if isinstance(out, layers.Scaled):
-      return jnp.sum(out.logits), (jnp.sum(out.bias), out.log2_scale)
-    return jnp.sum(out), (jnp.zeros((), dtype), jnp.zeros((), jnp.int32))
+      if factor is not None:
+        raise ValueError('a factor needs R itself, not a scaled supernet\'s')
+      r = jnp.sum(out.logits)
+      return r, (r, jnp.sum(out.bias), out.log2_scale)
+    r = jnp.sum(out)
+    g = 1 if factor is None else factor(alpha_eff).astype(dtype)
+    return g * r, (r, jnp.zeros((), dtype), jnp.zeros((), jnp.int32))
 
   @jax.jit
   def score(variables, alpha: Alpha, mask: Alpha) -> Score:
     variables = linearise(cast(variables, dtype))
     alpha_eff = jax.tree.map(lambda a, m: a.astype(dtype) * m.astype(dtype),
                              alpha, mask)
-    (r, (bias, log2_scale)), grads = jax.value_and_grad(
+    (_, (r, bias, log2_scale)), grads = jax.value_and_grad(
         objective, has_aux=True)(alpha_eff, variables)
     scores = jax.tree.map(lambda a, g: jnp.abs(a * g), alpha_eff, grads)
     return Score(r, bias, log2_scale, scores)

@@ -136,3 +136,31 @@ def test_float32_scaled_search_picks_the_float64_cell():
 def test_float32_scaled_with_train_mode_batchnorm_is_refused():
   with pytest.raises(errors.ConfigError, match='bn_mode=eval or none'):
     search_lib.run_search(tiny_config(dtype='float32_scaled'))
+
+
+def test_a_batch_and_a_factor_enter_r_before_the_gradient():
+  # A batch of copies of the all-ones image (train-mode BatchNorm sees the
+  # same statistics) sums B copies of R: R and ZEROS scale by B. A factor
+  # g(alpha) gives |alpha * (g dR/dalpha + R dg/dalpha)| and leaves r = R.
+  model, variables, alpha = _tiny()
+  mask = {'cell': jnp.ones((6, 5), jnp.float32)}
+  one = zeros.make_score_fn(model, SHAPE, jnp.float64)(variables, alpha, mask)
+  r1, s1 = zeros.to_numpy(one)
+  batch = jnp.ones((3, *SHAPE), jnp.float32)
+  r3, s3 = zeros.to_numpy(zeros.make_score_fn(
+      model, SHAPE, jnp.float64, images=batch)(variables, alpha, mask))
+  assert r3 == pytest.approx(3 * r1, rel=1e-10)
+  np.testing.assert_allclose(s3['cell'], 3 * s1['cell'], rtol=1e-8)
+
+  weights = jnp.arange(30, dtype=jnp.float64).reshape(6, 5)
+  g = lambda a: 2.0 + jnp.sum(weights * a['cell'])
+  r_g, s_g = zeros.to_numpy(zeros.make_score_fn(
+      model, SHAPE, jnp.float64, factor=g)(variables, alpha, mask))
+  assert r_g == r1
+  theta = zeros.linearise(zeros.cast(variables, jnp.float64))
+  a64 = {'cell': alpha['cell'].astype(jnp.float64)}
+  dr = jax.grad(lambda a: jnp.sum(model.apply(
+      theta, jnp.ones((1, *SHAPE), jnp.float64), a)))(a64)['cell']
+  expected = np.abs(np.asarray(a64['cell'] * (g(a64) * dr + r1 * weights)))
+  np.testing.assert_allclose(s_g['cell'], expected, rtol=1e-8)
+  assert not np.allclose(s_g['cell'], float(g(a64)) * s1['cell'], rtol=1e-3)

@@ -44,6 +44,9 @@ class Space:
     scalable: build(scaled=True) gives the dtype=float32_scaled path.
     input_size: config -> input height/width, overriding `datasets`' (None:
       the data set's).
+    flops_table: (config, num_classes) -> (FLOPs of the fixed layers, alpha
+      tensor name -> (edges, ops) FLOPs of every candidate), for
+      config.flops_penalty; None where the space has no FLOPs model.
   """
 
   name: str
@@ -62,6 +65,7 @@ class Space:
   has_none: bool = True
   scalable: bool = True
   input_size: Callable[[object], int] | None = None
+  flops_table: Callable[[object, int], tuple[int, dict]] | None = None
 
 
 def _nb201_build(config, num_classes: int, scaled: bool = False
@@ -123,6 +127,12 @@ def _mobilenet_build(config, num_classes: int, scaled: bool = False
                              f'got {config.width_mult!r}.')
   return mobilenet.Network(num_classes, float(config.width_mult),
                            config.bn_mode)
+
+
+def _mobilenet_flops_table(config, num_classes: int) -> tuple[int, dict]:
+  base, table = mobilenet.flops_table(num_classes, config.image_size,
+                                      float(config.width_mult))
+  return base, {'blocks': table}
 
 
 def _mobilenet_choose(scores: dict, mask: dict) -> mobilenet.Genotype:
@@ -197,6 +207,7 @@ SPACES = {
         has_none=False,
         scalable=False,
         input_size=lambda config: config.image_size,
+        flops_table=_mobilenet_flops_table,
     ),
 }
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from freedarts_jax import layers
 
@@ -163,6 +164,31 @@ def _mbconv_cost(c_in: int, c_out: int, k: int, e: int, stride: int,
   return (sum(p for p, _ in parts), sum(f for _, f in parts), hw_out)
 
 
+def _costs(num_classes: int, image_size: int, width_mult: float
+           ) -> tuple[tuple[int, int], list[list[tuple[int, int]]]]:
+  """(parameters, multiply-adds) of the fixed layers, and of every candidate.
+
+  Returns ((params, flops) of the stem, first block, feature mix and
+  classifier; [block][op] -> (params, flops) of that candidate in that
+  block). A block's output size does not depend on its candidate.
+  """
+  w = lambda c: width(c, width_mult)
+  hw = -(-image_size // 2)
+  params, flops = _conv_cost(3, w(STEM), 3, hw)
+  p, f, hw = _mbconv_cost(w(STEM), w(FIRST_BLOCK), 3, 1, 1, hw)
+  params, flops = params + p, flops + f
+  blocks = []
+  for c_in, c_out, stride, _ in plan(width_mult):
+    row = [_mbconv_cost(c_in, c_out, *_kernel_expansion(op), stride, hw)
+           for op in OPS]
+    blocks.append([(p, f) for p, f, _ in row])
+    hw = row[0][2]
+  p, f = _conv_cost(w(WIDTHS[-1]), w(FEATURE_MIX), 1, hw)
+  classifier = w(FEATURE_MIX) * num_classes
+  return (params + p + classifier + num_classes,
+          flops + f + classifier), blocks
+
+
 def cost(genotype: Genotype, num_classes: int = 1000, image_size: int = 224,
          width_mult: float = 1.0) -> tuple[int, int]:
   """(parameters, FLOPs as multiply-adds) of a genotype's network.
@@ -172,18 +198,23 @@ def cost(genotype: Genotype, num_classes: int = 1000, image_size: int = 224,
   ProxylessNAS reports them: multiply-adds of the convolutions and the
   classifier, BatchNorm, activations and pooling excluded.
   """
-  w = lambda c: width(c, width_mult)
-  hw = -(-image_size // 2)
-  params, flops = _conv_cost(3, w(STEM), 3, hw)
-  p, f, hw = _mbconv_cost(w(STEM), w(FIRST_BLOCK), 3, 1, 1, hw)
-  params, flops = params + p, flops + f
-  for op, (c_in, c_out, stride, _) in zip(genotype, plan(width_mult)):
-    k, e = _kernel_expansion(op)
-    p, f, hw = _mbconv_cost(c_in, c_out, k, e, stride, hw)
+  (params, flops), blocks = _costs(num_classes, image_size, width_mult)
+  for op, row in zip(genotype, blocks):
+    p, f = row[OPS.index(op)]
     params, flops = params + p, flops + f
-  p, f = _conv_cost(w(WIDTHS[-1]), w(FEATURE_MIX), 1, hw)
-  classifier = w(FEATURE_MIX) * num_classes
-  return (params + p + classifier + num_classes, flops + f + classifier)
+  return params, flops
+
+
+def flops_table(num_classes: int = 1000, image_size: int = 224,
+                width_mult: float = 1.0) -> tuple[int, np.ndarray]:
+  """FLOPs (multiply-adds, as `cost`) of the fixed layers and per candidate.
+
+  Returns (base, table): table[b, o] (21, 6) float64 is the multiply-adds of
+  candidate OPS[o] in block b, so a genotype's FLOPs are base plus one entry
+  per block (`cost`'s second value).
+  """
+  (_, base), blocks = _costs(num_classes, image_size, width_mult)
+  return base, np.array([[f for _, f in row] for row in blocks], np.float64)
 
 
 def alpha_shapes() -> dict[str, tuple[int, int]]:

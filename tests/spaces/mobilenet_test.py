@@ -9,6 +9,8 @@ import pytest
 from configs import mobilenet as mobilenet_config
 from freedarts_jax import errors
 from freedarts_jax import guards
+from freedarts_jax import penalties
+from freedarts_jax import report
 from freedarts_jax import schedule
 from freedarts_jax import search_lib
 from freedarts_jax import spaces
@@ -97,3 +99,25 @@ def test_scaled_dtype_and_bad_width_are_config_errors():
     search_lib.run_search(tiny(dtype='float32_scaled', bn_mode='eval'))
   with pytest.raises(errors.ConfigError, match='width_mult'):
     search_lib.run_search(tiny(width_mult=-1.0))
+
+
+def test_release_variant_runs_and_records_the_penalty():
+  # zeros on a (synthetic) batch, R times the mul#log FLOPs penalty, on the
+  # narrow 32px supernet.
+  result = search_lib.run_search(tiny(
+      zeros_input='data', flops_penalty='mul#log', data='synthetic',
+      batch_size=2))
+  assert (result['zeros_input'], result['flops_penalty']) == ('data',
+                                                             'mul#log')
+  assert result['meaningful'] is False and 'synthetic' in result['warning']
+  assert result['r_is'] == 'sum of the logits of 2 images on |theta|'
+  assert len(result['blocks']) == 21
+  penalty = result['penalty']
+  cheapest = mobilenet.cost(('mbconv3x3_e3',) * 21, 1000, 32, 0.125)[1]
+  dearest = mobilenet.cost(('mbconv7x7_e6',) * 21, 1000, 32, 0.125)[1]
+  assert cheapest < penalty['expected_flops'] < dearest
+  assert penalty['factor'] == pytest.approx(float(penalties.mul_log(
+      jnp.float64(penalty['expected_flops']))), rel=1e-12)
+  assert 0 < penalty['share_median'] <= penalty['share_max']
+  assert 'FLOPs penalty mul#log: expected FLOPs' in report.format_result(
+      result)
