@@ -31,7 +31,6 @@ from configs import nb201 as nb201_config
 from configs import proxy_nb201 as proxy_config
 from configs import train_cifar10 as train_config
 from freedarts_jax import search_lib
-from freedarts_jax.benchmarks import nb201_table
 
 SMALL_ENV = 'FREEDARTS_SMALL'  # 1: CPU-sized runs (the tests set it)
 WORKDIR_ENV = 'FREEDARTS_WORKDIR'  # where the notebooks write ('runs/nb')
@@ -238,15 +237,6 @@ def training_summary(result: dict) -> str:
           + f'{result["timing"]["total_s"]:.0f} s in all')
 
 
-def score_table(result: dict, name: str = 'cell') -> str:
-  """The last round's per-edge scores as a fixed-width text table."""
-  ops = result['ops']
-  lines = ['edge   ' + ' '.join(f'{op:>13}' for op in ops)]
-  for label, row in zip(result['edges'][name], result['scores'][name]):
-    lines.append(f'{label:<6} ' + ' '.join(f'{v:13.4e}' for v in row))
-  return '\n'.join(lines)
-
-
 def win_frequencies(result: dict, name: str = 'cell') -> np.ndarray:
   """(edges, ops) share of the ensemble's seeds that kept each op."""
   wins = np.asarray(result['ensemble']['wins'][name], np.float64)
@@ -330,43 +320,6 @@ def plot_images(paths, titles=None) -> matplotlib.figure.Figure:
     ax.imshow(matplotlib.image.imread(path))
     ax.set_title(title)
     ax.axis('off')
-  fig.tight_layout()
-  return fig
-
-
-def read_scores_csv(path) -> dict[str, np.ndarray]:
-  """A proxy benchmark's scores.csv as columns (index, arch, proxies...)."""
-  lines = pathlib.Path(path).read_text().strip().splitlines()
-  header = lines[0].split(',')
-  rows = [line.split(',') for line in lines[1:]]
-  out = {}
-  for j, col in enumerate(header):
-    values = [r[j] for r in rows]
-    out[col] = (np.array(values) if col == 'arch'
-                else np.array(values, np.float64))
-  return out
-
-
-def plot_proxies(result: dict, scores: dict[str, np.ndarray],
-                 accuracy: str = 'cifar10_test') -> matplotlib.figure.Figure:
-  """Each proxy column against the cells' NB201 accuracy, Spearman in title."""
-  table = nb201_table.load()
-  j = nb201_table.COLUMNS.index(accuracy)
-  acc = np.array([table.values[int(i)][j] for i in scores['index']])
-  columns = result['columns']
-  fig = matplotlib.figure.Figure(figsize=(3.2 * len(columns), 3.2))
-  axes = np.atleast_1d(fig.subplots(1, len(columns)))
-  for ax, col in zip(axes, columns):
-    s = scores[col]
-    ok = np.isfinite(s)
-    ax.scatter(s[ok], acc[ok], s=4, alpha=0.5)
-    if ok.any() and np.all(s[ok] > 0) and s[ok].max() > 1e3 * s[ok].min():
-      ax.set_xscale('log')
-    rho = result['correlations'][col][accuracy]['all']['spearman']
-    text = 'n/a' if rho is None else f'{rho:+.2f}'
-    ax.set_title(f'{col}: Spearman {text}', fontsize=9)
-    ax.set_xlabel(col)
-  axes[0].set_ylabel(f'NB201 {accuracy} (%)')
   fig.tight_layout()
   return fig
 

@@ -4,6 +4,14 @@ _ACCURACIES = (('CIFAR-10', 'cifar10_test'), ('CIFAR-100', 'cifar100_test'),
                ('ImageNet16-120', 'imagenet16_test'))
 
 
+def score_table(result: dict, name: str) -> list[str]:
+  """The last round's scores of alpha tensor `name`: a header, a row an edge."""
+  lines = ['  edge  ' + ' '.join(f'{op:>13}' for op in result['ops'])]
+  for label, row in zip(result['edges'][name], result['scores'][name]):
+    lines.append(f'  {label:<5} ' + ' '.join(f'{v:13.4e}' for v in row))
+  return lines
+
+
 def format_result(result: dict) -> str:
   """The chosen cell, the per-edge score table, accuracies and timings."""
   lines = [f'cell: {result.get("arch", result.get("genotype"))}',
@@ -14,13 +22,10 @@ def format_result(result: dict) -> str:
   if result['dtype_fallback']:
     lines.append('float32 guard tripped, re-scored in float64: '
                  + result['dtype_fallback']['reason'])
-  ops = result['ops']
-  for name, rows in result['scores'].items():
+  for name in result['scores']:
     seed_note = ', first seed' if result.get('ensemble') else ''
     lines.append(f'ZEROS of the last round ({name}{seed_note}):')
-    lines.append('  edge  ' + ' '.join(f'{op:>13}' for op in ops))
-    for label, row in zip(result['edges'][name], rows):
-      lines.append(f'  {label:<5} ' + ' '.join(f'{v:13.4e}' for v in row))
+    lines.extend(score_table(result, name))
   bench = result.get('benchmark')
   if bench:
     lines.append('NB201 test accuracy (shipped table, index '

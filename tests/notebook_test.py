@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from freedarts_jax import notebook as nb
-from freedarts_jax import proxy_report
+from freedarts_jax import report
 
 TPU = nb.Backend('TPU', 'TPU v2', 8, float64=False)
 CPU = nb.Backend('CPU', 'cpu', 1, float64=True)
@@ -120,9 +120,9 @@ def test_workdir_is_new_every_time(monkeypatch, tmp_path):
 
 def test_score_table_and_plots():
   result = _ensemble_result()
-  table = nb.score_table(result).splitlines()
+  table = report.score_table(result, 'cell')  # what the notebook prints
   assert len(table) == 7 and 'nor_conv_3x3' in table[0]
-  assert table[1].startswith('1<-0') and '1.0000e-02' in table[1]
+  assert table[1].lstrip().startswith('1<-0') and '1.0000e-02' in table[1]
   freq = nb.win_frequencies(result)
   np.testing.assert_allclose(freq.sum(axis=1), 1.0)
   np.testing.assert_allclose(freq[:, 3], 2 / 3)
@@ -146,22 +146,6 @@ def test_size_comparison():
   text = nb.size_comparison({'eval_network': 'net', 'eval_params': 5_000_000,
                              'darts_v2_params': 2_500_000})
   assert text == 'net: 5,000,000 parameters; DARTS-V2: 2,500,000 (2.00x)'
-
-
-def test_read_scores_csv_round_trips_the_proxy_benchmark_file(tmp_path):
-  cells = np.array([5, 0, 17])
-  scores = {'synflow': {5: 1.5, 0: 2.0, 17: 1e-30}, 'params': {
-      5: 3.0, 0: 4.0, 17: 5.0}}
-  path = tmp_path / 'scores.csv'
-  path.write_text(proxy_report.scores_csv(cells, scores))
-  read = nb.read_scores_csv(path)
-  np.testing.assert_array_equal(read['index'], cells)
-  np.testing.assert_array_equal(read['synflow'], [1.5, 2.0, 1e-30])
-  assert read['arch'][0].startswith('|')
-  result = {'columns': ['synflow', 'params'],
-            'correlations': proxy_report.correlations(cells, scores)}
-  fig = nb.plot_proxies(result, read)
-  assert len(fig.axes) == 2 and 'Spearman' in fig.axes[0].get_title()
 
 
 def test_theory_verdict():
