@@ -107,6 +107,11 @@ def tfds_batch(config: ml_collections.ConfigDict, batch_size: int,
   return images, labels
 
 
+def needs_batch(config: ml_collections.ConfigDict) -> bool:
+  """Whether the search scores on a batch: snip, grasp or zeros_input=data."""
+  return config.objective != 'zeros' or config.zeros_input == 'data'
+
+
 def load_batch(config: ml_collections.ConfigDict,
                input_shape: tuple[int, ...], num_classes: int) -> Batch:
   """The labelled batch that config.data names."""

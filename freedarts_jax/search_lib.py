@@ -177,7 +177,7 @@ def _round_json(record: dict, space, b: int) -> dict:
 
 def _objective_fields(config) -> dict:
   """What was scored: the objective, its data and what R is."""
-  uses_data = config.objective != 'zeros' or config.zeros_input == 'data'
+  uses_data = objectives.needs_batch(config)
   fields = {'objective': config.objective,
             'zeros_input': config.zeros_input,
             'flops_penalty': config.flops_penalty,
@@ -249,7 +249,7 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
   t = time.perf_counter()
   data = factor = None
   # First: a missing data set fails at once.
-  if config.objective != 'zeros' or config.zeros_input == 'data':
+  if objectives.needs_batch(config):
     data = _ByIdentity(objectives.load_batch(config, input_shape,
                                              num_classes))
   if config.flops_penalty != 'none':

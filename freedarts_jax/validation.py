@@ -67,7 +67,7 @@ def check(config: ml_collections.ConfigDict) -> spaces.Space:
             f'config.{field}={config[field]!r} changes the ZEROS score, and '
             f'objective={config.objective} does not use it; set {field} to '
             f'{default!r} or objective to zeros.')
-  if config.objective != 'zeros' or config.zeros_input == 'data':
+  if objectives.needs_batch(config):
     _choice(config, 'data', objectives.DATA)
     _positive(config, 'batch_size')
     if config.dtype == 'float32_scaled':
