@@ -27,7 +27,7 @@ from absl import flags
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import common  # noqa: E402
 from freedarts_jax import runtime  # noqa: E402
-from freedarts_jax import search_lib  # noqa: E402
+from freedarts_jax.search import driver  # noqa: E402
 
 _CONFIG = flags.DEFINE_string('config', 'darts',
                               'darts | darts20 | darts_imagenet | nb201_none')
@@ -58,7 +58,7 @@ def run() -> None:
     config = _config(_CONFIG.value)
     config.update(seed=seed, dtype=_DTYPE.value)
     t = time.perf_counter()
-    r = search_lib.run_search(config)
+    r = driver.run_search(config)
     runs.append({'seed': seed, 'arch': r['arch'], 'dtype': r['dtype'],
                  'eval_params': r.get('eval_params'),
                  'benchmark': r['benchmark'], 'r': r['r'],

@@ -20,8 +20,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import common  # noqa: E402
 from configs import nb201 as nb201_config  # noqa: E402
 from freedarts_jax import runtime  # noqa: E402
-from freedarts_jax import search_lib  # noqa: E402
-from freedarts_jax.benchmarks import nb201_table  # noqa: E402
+from freedarts_jax.search import driver  # noqa: E402
+from freedarts_jax import nb201_table  # noqa: E402
 
 _SEEDS = flags.DEFINE_integer('seeds', 10, 'Seeds 0..N-1.')
 _OUT = flags.DEFINE_string('out', 'benchmarks/results', 'Output folder.')
@@ -41,7 +41,7 @@ def main(_):
       for seed in range(_SEEDS.value):
         config = nb201_config.get_config()
         config.update(dataset=dataset, schedule=schedule, seed=seed)
-        r = search_lib.run_search(config)
+        r = driver.run_search(config)
         rows.append({
             'dataset': dataset, 'schedule': schedule, 'seed': seed,
             'arch': r['arch'], 'connected': r['connected'],

@@ -3,7 +3,7 @@
   python benchmarks/proxy_nb201.py --name=cpu_synflow_zeros_1000 \
       --config.proxies=synflow,zeros --config.limit=1000 [--out=DIR]
 
-Runs freedarts_jax.proxy_lib.run_proxy_bench on configs/proxy_nb201.py with
+Runs freedarts_jax.proxies.bench.run_proxy_bench on configs/proxy_nb201.py with
 the given overrides in runs/proxy/<name>/ (resumable; its scores.csv and
 plots stay there) and writes DIR/proxy_nb201_<name>.json
 (date, machine, versions, load average before and after, the settings, the
@@ -21,7 +21,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from benchmarks import common
 from freedarts_jax import cli
-from freedarts_jax import proxy_lib
+from freedarts_jax.proxies import bench
 from freedarts_jax import runtime
 
 _CONFIG = cli.define_config(str(pathlib.Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def main(argv):
   out = pathlib.Path(_OUT.value)
   load_before = os.getloadavg()
   runtime.enable_compilation_cache()
-  result = proxy_lib.run_proxy_bench(config, pathlib.Path('runs') / 'proxy'
+  result = bench.run_proxy_bench(config, pathlib.Path('runs') / 'proxy'
                                      / _NAME.value,
                                      overwrite=True)
   record = {**common.provenance(), 'load_average_before': load_before,

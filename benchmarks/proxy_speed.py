@@ -27,7 +27,7 @@ import numpy as np
 
 from benchmarks import common
 from freedarts_jax import proxies
-from freedarts_jax import proxy_lib
+from freedarts_jax.proxies import bench
 from freedarts_jax import runtime
 from freedarts_jax.init import torch_init
 from freedarts_jax.proxies import routed
@@ -52,9 +52,9 @@ def main(argv):
   del argv
   n = _CELLS.value
   cells = np.sort(np.random.default_rng(0).choice(15625, 4 * n, False))
-  ops = np.argmax(proxy_lib.one_hots(cells), -1)
+  ops = np.argmax(bench.one_hots(cells), -1)
   group = routed.plan_groups(ops, n, routed.capacity(n))[0]
-  alphas = proxy_lib.one_hots(cells[group[group >= 0]])  # (<= n, 6, 5)
+  alphas = bench.one_hots(cells[group[group >= 0]])  # (<= n, 6, 5)
   fns, compile_s, outputs = {}, {}, {}
   for name, proxy, dtype, is_routed in VARIANTS:
     if _VARIANTS.value and name not in _VARIANTS.value:

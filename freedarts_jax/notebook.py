@@ -1,8 +1,8 @@
 """Helpers behind the notebooks in notebooks/: settings, backend, plots.
 
 The notebooks are short calls into this module and the package's library
-functions (`search_lib.run_search`, `train.loop.run_training`,
-`proxy_lib.run_proxy_bench`, `theory.verify_ntk_lib.run`), so that the logic
+functions (`driver.run_search`, `train.loop.run_training`,
+`bench.run_proxy_bench`, `theory.verify_ntk_lib.run`), so that the logic
 is tested here and not pasted into cells.
 
 The small setting: with the environment variable FREEDARTS_SMALL=1 every
@@ -30,7 +30,7 @@ from configs import darts as darts_config
 from configs import nb201 as nb201_config
 from configs import proxy_nb201 as proxy_config
 from configs import train_cifar10 as train_config
-from freedarts_jax import search_lib
+from freedarts_jax.search import driver
 
 SMALL_ENV = 'FREEDARTS_SMALL'  # 1: CPU-sized runs (the tests set it)
 WORKDIR_ENV = 'FREEDARTS_WORKDIR'  # where the notebooks write ('runs/nb')
@@ -118,7 +118,7 @@ def search_dtype(config: ml_collections.ConfigDict, be: Backend) -> str:
   """dtype for a search config: auto, or on TPU its float32 first try."""
   if be.float64:
     return 'auto'
-  return search_lib.auto_float32(config.bn_mode, config.objective)
+  return driver.auto_float32(config.bn_mode, config.objective)
 
 
 def nb201_search_config(be: Backend, is_small: bool

@@ -4,9 +4,9 @@ import ml_collections
 
 from freedarts_jax import errors
 from freedarts_jax import layers
-from freedarts_jax import objectives
-from freedarts_jax import penalties
-from freedarts_jax import schedule
+from freedarts_jax.search import objectives
+from freedarts_jax.search import penalties
+from freedarts_jax.search import schedule
 from freedarts_jax import spaces
 
 DTYPES = ('float32', 'float64', 'auto', 'float32_scaled')

@@ -3,7 +3,7 @@
 import pytest
 
 from freedarts_jax import errors
-from freedarts_jax.benchmarks import nb201_table
+from freedarts_jax import nb201_table
 
 
 def test_table_size_and_best_cell():

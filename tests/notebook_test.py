@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from freedarts_jax import notebook as nb
-from freedarts_jax import report
+from freedarts_jax.search import report
 
 TPU = nb.Backend('TPU', 'TPU v2', 8, float64=False)
 CPU = nb.Backend('CPU', 'cpu', 1, float64=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from freedarts_jax import errors
-from freedarts_jax import search_lib
+from freedarts_jax.search import driver
 from freedarts_jax import zeros
 from freedarts_jax.spaces import nb201
 from tests.conftest import assert_scaled_equals_plain
@@ -69,9 +69,9 @@ def test_score_compiles_once():
 
 
 def test_same_seed_same_scores_other_seed_other_scores():
-  r0 = search_lib.run_search(tiny_config(seed=3, dtype='float32'))
-  r1 = search_lib.run_search(tiny_config(seed=3, dtype='float32'))
-  r2 = search_lib.run_search(tiny_config(seed=4, dtype='float32'))
+  r0 = driver.run_search(tiny_config(seed=3, dtype='float32'))
+  r1 = driver.run_search(tiny_config(seed=3, dtype='float32'))
+  r2 = driver.run_search(tiny_config(seed=4, dtype='float32'))
   assert r0['scores'] == r1['scores']
   assert r0['scores'] != r2['scores']
 
@@ -83,7 +83,7 @@ def test_float32_and_float64_choose_the_same_cell_on_seeds_0_to_4():
     for dtype in ('float32', 'float64'):
       config = tiny_config(seed=seed, dtype=dtype, channels=16,
                            cells_per_stage=5)
-      result = search_lib.run_search(config)
+      result = driver.run_search(config)
       assert result['dtype'] == dtype
       cells[dtype] = result['arch']
     assert cells['float32'] == cells['float64'], seed
@@ -126,7 +126,7 @@ def test_scaled_network_is_exact_where_positively_homogeneous():
 def test_float32_scaled_search_picks_the_float64_cell():
   cells = {}
   for dtype in ('float32_scaled', 'float64'):
-    result = search_lib.run_search(
+    result = driver.run_search(
         tiny_config(dtype=dtype, bn_mode='eval', seed=2))
     assert result['dtype'] == dtype
     cells[dtype] = result['arch']
@@ -135,7 +135,7 @@ def test_float32_scaled_search_picks_the_float64_cell():
 
 def test_float32_scaled_with_train_mode_batchnorm_is_refused():
   with pytest.raises(errors.ConfigError, match='bn_mode=eval or none'):
-    search_lib.run_search(tiny_config(dtype='float32_scaled'))
+    driver.run_search(tiny_config(dtype='float32_scaled'))
 
 
 def test_a_batch_and_a_factor_enter_r_before_the_gradient():

@@ -22,7 +22,7 @@ import ml_collections
 import numpy as np
 
 from freedarts_jax import zeros
-from freedarts_jax.benchmarks import nb201_table
+from freedarts_jax import nb201_table
 from freedarts_jax.spaces import nb201
 from theory import ntk as ntk_lib
 from theory import stats

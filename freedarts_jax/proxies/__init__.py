@@ -5,7 +5,7 @@ scalar}` of one cell: `alpha` is the cell's one-hot {'cell': (6, 5)}, which
 makes the NB201 supernet compute exactly that cell (spaces/nb201.py), and
 `batch` is (images (B, H, W, 3), labels (B,)), ignored by the data-free
 proxies. `jax.vmap` over alpha scores many cells in one compiled call;
-proxy_lib shards those calls over devices and processes.
+bench.py shards those calls over devices and processes.
 
 Higher is better for every column (the published sign conventions): a
 proxy that prefers small values (te_nas's condition number) is negated.

@@ -15,9 +15,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from freedarts_jax import errors
 from freedarts_jax import layers
 from freedarts_jax.spaces import darts_eval
+from freedarts_jax.spaces import darts_genotype
 from freedarts_jax.spaces import darts_ops
+from freedarts_jax.spaces import darts_plot
+from freedarts_jax.spaces import space
 from freedarts_jax.spaces.darts_genotype import (  # noqa: F401  (re-exported)
     CELLS, DARTS_V2, EDGES, NODES, OPS, Genotype, edge_ops)
 
@@ -205,3 +209,41 @@ def eval_params(genotype: Genotype, channels: int = 36, layers_: int = 20,
 def darts_v2_params() -> int:
   """eval_params of DARTS-V2, for comparison (DARTS paper: 3.3 M)."""
   return eval_params(DARTS_V2)
+
+
+# The search's view of this space (freedarts_jax/spaces/space.py).
+
+
+def _build(config, num_classes: int, scaled: bool = False) -> nn.Module:
+  if config.channels % 2:
+    raise errors.ConfigError(
+        'config.channels must be even in the DARTS space (FactorizedReduce '
+        f'splits C in two halves), got {config.channels}.')
+  return Network(num_classes, config.channels, config.layers, config.stem,
+                 config.bn_mode, scaled=scaled, depthwise=config.depthwise)
+
+
+def _describe(genotype: darts_genotype.Genotype) -> dict:
+  return {'arch': darts_genotype.to_text(genotype),
+          'genotype': darts_genotype.to_json(genotype),
+          'eval_params': eval_params(genotype),
+          'darts_v2_params': darts_v2_params(),
+          'eval_network': 'CIFAR evaluation network: 20 cells, C = 36, 10 '
+                          'classes, auxiliary head excluded'}
+
+
+SPACE = space.Space(
+    name='darts',
+    ops=OPS,
+    datasets=DATASETS,
+    alpha_shapes=alpha_shapes(),
+    build=_build,
+    choose=darts_genotype.choose,
+    describe=_describe,
+    one_hot=darts_genotype.one_hot,
+    edge_labels={kind: tuple(f'{t}<-{f}' for t, f in EDGES)
+                 for kind in CELLS},
+    write_artifacts=darts_plot.write_cells,
+    size_fields=('channels', 'layers'),
+    choice_fields={'stem': STEMS, 'depthwise': layers.DEPTHWISE_IMPLS},
+)

@@ -21,7 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from freedarts_jax import errors
 from freedarts_jax import layers
+from freedarts_jax.spaces import space
 
 KERNELS = (3, 5, 7)
 EXPANSIONS = (3, 6)
@@ -219,3 +221,67 @@ def flops_table(num_classes: int = 1000, image_size: int = 224,
 
 def alpha_shapes() -> dict[str, tuple[int, int]]:
   return {'blocks': (NUM_BLOCKS, len(OPS))}
+
+
+# The search's view of this space (freedarts_jax/spaces/space.py).
+
+
+def _build(config, num_classes: int, scaled: bool = False) -> nn.Module:
+  if scaled:  # validation refuses float32_scaled; dtype=auto skips it
+    raise errors.ConfigError('the mobilenet space has no float32_scaled path.')
+  if (isinstance(config.width_mult, bool) or not isinstance(
+      config.width_mult, (int, float)) or config.width_mult <= 0):
+    raise errors.ConfigError('config.width_mult must be a positive number, '
+                             f'got {config.width_mult!r}.')
+  return Network(num_classes, float(config.width_mult), config.bn_mode)
+
+
+def _flops_table(config, num_classes: int) -> tuple[int, dict]:
+  base, table = flops_table(num_classes, config.image_size,
+                            float(config.width_mult))
+  return base, {'blocks': table}
+
+
+def _choose(scores: dict, mask: dict) -> Genotype:
+  """Per block, the best-scoring candidate still in the mask."""
+  s = np.where(mask['blocks'] > 0, scores['blocks'], -np.inf)
+  return tuple(OPS[i] for i in np.argmax(s, axis=1))
+
+
+def _describe(genotype: Genotype) -> dict:
+  params, flops = cost(genotype)
+  return {'arch': ' '.join(genotype), 'blocks': list(genotype),
+          'params': params, 'flops': flops,
+          'eval_network': 'ImageNet network of these blocks: 224px, width '
+                          '1.0, 1000 classes; flops are multiply-adds'}
+
+
+def _one_hot(genotype: Genotype) -> dict:
+  out = np.zeros((NUM_BLOCKS, len(OPS)))
+  out[np.arange(len(genotype)), [OPS.index(op) for op in genotype]] = 1
+  return {'blocks': out}
+
+
+def _labels() -> tuple[str, ...]:
+  labels = []
+  for b, (c_in, c_out, stride, _) in enumerate(plan()):
+    labels.append(f'b{b}:{c_in}->{c_out}/s{stride}')
+  return tuple(labels)
+
+
+SPACE = space.Space(
+    name='mobilenet',
+    ops=OPS,
+    datasets=DATASETS,
+    alpha_shapes=alpha_shapes(),
+    build=_build,
+    choose=_choose,
+    describe=_describe,
+    one_hot=_one_hot,
+    edge_labels={'blocks': _labels()},
+    size_fields=('image_size',),
+    has_none=False,
+    scalable=False,
+    input_size=lambda config: config.image_size,
+    flops_table=_flops_table,
+)

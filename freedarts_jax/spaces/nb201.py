@@ -13,9 +13,12 @@ import re
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from freedarts_jax import errors
 from freedarts_jax import layers
+from freedarts_jax import nb201_table
+from freedarts_jax.spaces import space
 
 OPS = ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3', 'avg_pool_3x3')
 NONE = 0
@@ -242,3 +245,49 @@ def is_connected(genotype: Sequence[str]) -> bool:
     if frm in reach and genotype[e] != 'none':
       reach.add(to)
   return NUM_NODES - 1 in reach
+
+
+# The search's view of this space (freedarts_jax/spaces/space.py).
+
+
+def _build(config, num_classes: int, scaled: bool = False) -> nn.Module:
+  return Network(num_classes, config.channels, config.cells_per_stage,
+                 config.bn_mode, scaled=scaled)
+
+
+def _choose(scores: dict, mask: dict) -> Genotype:
+  """Per edge, the best-scoring op still in the mask; 'none' only if alone."""
+  s = np.where(mask['cell'] > 0, scores['cell'], -np.inf)
+  alive = mask['cell'].sum(axis=1)
+  s[:, NONE] = np.where(alive > 1, -np.inf, s[:, NONE])
+  return tuple(OPS[i] for i in np.argmax(s, axis=1))
+
+
+def _describe(genotype: Genotype) -> dict:
+  return {'arch': to_string(genotype), 'genotype': list(genotype),
+          'connected': is_connected(genotype)}
+
+
+def _one_hot(genotype: Genotype) -> dict:
+  out = np.zeros((len(EDGES), len(OPS)))
+  out[np.arange(len(genotype)), [OPS.index(op) for op in genotype]] = 1
+  return {'cell': out}
+
+
+def _benchmark(genotype: Genotype) -> dict:
+  return nb201_table.load().lookup(to_string(genotype))
+
+
+SPACE = space.Space(
+    name='nb201',
+    ops=OPS,
+    datasets=DATASETS,
+    alpha_shapes=alpha_shapes(),
+    build=_build,
+    choose=_choose,
+    describe=_describe,
+    one_hot=_one_hot,
+    edge_labels={'cell': tuple(f'{t}<-{f}' for t, f in EDGES)},
+    benchmark=_benchmark,
+    size_fields=('channels', 'cells_per_stage'),
+)

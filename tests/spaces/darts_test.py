@@ -15,7 +15,7 @@ import pytest
 
 from configs import darts as darts_config
 from freedarts_jax import errors
-from freedarts_jax import search_lib
+from freedarts_jax.search import driver
 from freedarts_jax import zeros
 from freedarts_jax.spaces import darts
 from freedarts_jax.spaces import darts_genotype as dg
@@ -278,7 +278,7 @@ def test_train_mode_is_refused_on_the_full_supernet():
   config.update(bn_mode='train', dtype='float32', schedule='oneshot',
                 depthwise='conv')  # the faster compile; the values agree
   with pytest.raises(errors.GuardError, match='bn_mode') as e:
-    search_lib.run_search(config)
+    driver.run_search(config)
   assert e.value.reason == 'r_constant'
 
 
@@ -286,11 +286,11 @@ def test_odd_channels_and_unknown_stem_are_config_errors():
   config = darts_config.get_config()
   config.channels = 5
   with pytest.raises(errors.ConfigError, match='even'):
-    search_lib.run_search(config)
+    driver.run_search(config)
   config = darts_config.get_config()
   config.stem = 'mobile'
   with pytest.raises(errors.ConfigError, match='imagenet'):
-    search_lib.run_search(config)
+    driver.run_search(config)
 
 
 @pytest.mark.slow  # one float32 compile of a 3-cell supernet: 1-2 minutes

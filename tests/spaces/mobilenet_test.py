@@ -8,11 +8,11 @@ import pytest
 
 from configs import mobilenet as mobilenet_config
 from freedarts_jax import errors
-from freedarts_jax import guards
-from freedarts_jax import penalties
-from freedarts_jax import report
-from freedarts_jax import schedule
-from freedarts_jax import search_lib
+from freedarts_jax.search import guards
+from freedarts_jax.search import penalties
+from freedarts_jax.search import report
+from freedarts_jax.search import schedule
+from freedarts_jax.search import driver
 from freedarts_jax import spaces
 from freedarts_jax.spaces import mobilenet
 
@@ -96,15 +96,15 @@ def test_without_none_every_column_is_ranked():
 
 def test_scaled_dtype_and_bad_width_are_config_errors():
   with pytest.raises(errors.ConfigError, match='float32_scaled'):
-    search_lib.run_search(tiny(dtype='float32_scaled', bn_mode='eval'))
+    driver.run_search(tiny(dtype='float32_scaled', bn_mode='eval'))
   with pytest.raises(errors.ConfigError, match='width_mult'):
-    search_lib.run_search(tiny(width_mult=-1.0))
+    driver.run_search(tiny(width_mult=-1.0))
 
 
 def test_release_variant_runs_and_records_the_penalty():
   # zeros on a (synthetic) batch, R times the mul#log FLOPs penalty, on the
   # narrow 32px supernet.
-  result = search_lib.run_search(tiny(
+  result = driver.run_search(tiny(
       zeros_input='data', flops_penalty='mul#log', data='synthetic',
       batch_size=2))
   assert (result['zeros_input'], result['flops_penalty']) == ('data',

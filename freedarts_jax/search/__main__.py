@@ -13,9 +13,9 @@ from absl import app
 from absl import flags
 
 from freedarts_jax import cli
-from freedarts_jax import report
+from freedarts_jax.search import report
 from freedarts_jax import runtime
-from freedarts_jax import search_lib
+from freedarts_jax.search import driver
 
 _DEFAULT_CONFIG = pathlib.Path(__file__).parent.parent / 'configs' / 'nb201.py'
 
@@ -42,9 +42,9 @@ def main(argv):
   config = cli.config_value(_CONFIG)
   workdir = _WORKDIR.value or _fresh_workdir(config)
   runtime.enable_compilation_cache()
-  result = search_lib.run_search(config, workdir, _OVERWRITE.value)
+  result = driver.run_search(config, workdir, _OVERWRITE.value)
   print(report.format_result(result))
-  print(f'wrote {search_lib.result_path(workdir)}')
+  print(f'wrote {driver.result_path(workdir)}')
 
 
 if __name__ == '__main__':

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from freedarts_jax import schedule
+from freedarts_jax.search import schedule
 from freedarts_jax import spaces
 
 SHAPES = {'cell': (6, 5)}

@@ -20,8 +20,8 @@ import pytest
 from configs import proxy_nb201
 from freedarts_jax import errors
 from freedarts_jax import proxies
-from freedarts_jax import proxy_data
-from freedarts_jax import proxy_lib
+from freedarts_jax import data
+from freedarts_jax.proxies import bench
 from freedarts_jax.init import torch_init
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -69,7 +69,7 @@ def _assert_same(a, b):
 def reference(tmp_path_factory):
   """One uninterrupted single-device run, in this process."""
   workdir = tmp_path_factory.mktemp('reference')
-  result = proxy_lib.run_proxy_bench(_config(), workdir)
+  result = bench.run_proxy_bench(_config(), workdir)
   return workdir, result
 
 
@@ -92,12 +92,12 @@ def test_outputs(reference):
   assert result['timing']['p0']['synflow']['cells'] == 10
   assert 'synflow' in (workdir / 'correlations.md').read_text()
   with pytest.raises(errors.ConfigError, match='overwrite'):
-    proxy_lib.run_proxy_bench(_config(), workdir)
+    bench.run_proxy_bench(_config(), workdir)
 
 
 def test_interrupted_run_resumes_to_the_same_scores(reference, tmp_path,
                                                     monkeypatch):
-  append = proxy_lib.Partial.append
+  append = bench.Partial.append
   calls = []
 
   def dies_after_two(self, record):
@@ -108,12 +108,12 @@ def test_interrupted_run_resumes_to_the_same_scores(reference, tmp_path,
     calls.append(record['chunk'])
     append(self, record)
 
-  monkeypatch.setattr(proxy_lib.Partial, 'append', dies_after_two)
+  monkeypatch.setattr(bench.Partial, 'append', dies_after_two)
   with pytest.raises(KeyboardInterrupt):
-    proxy_lib.run_proxy_bench(_config(), tmp_path)
+    bench.run_proxy_bench(_config(), tmp_path)
   assert not (tmp_path / 'scores.csv').exists()
-  monkeypatch.setattr(proxy_lib.Partial, 'append', append)
-  result = proxy_lib.run_proxy_bench(_config(), tmp_path)
+  monkeypatch.setattr(bench.Partial, 'append', append)
+  result = bench.run_proxy_bench(_config(), tmp_path)
   assert 0 < result['timing']['p0']['synflow']['cells'] < 10  # the rest
   assert ((tmp_path / 'scores.csv').read_text()
           == (reference[0] / 'scores.csv').read_text())
@@ -167,41 +167,41 @@ def test_cli_errors_are_one_line(tmp_path, flag, message):
 
 
 def test_select_cells_is_a_seeded_subset():
-  a = proxy_lib.select_cells(_config(limit=50, seed=3))
+  a = bench.select_cells(_config(limit=50, seed=3))
   assert len(set(a)) == 50 and np.all(np.diff(a) > 0)
-  assert np.array_equal(a, proxy_lib.select_cells(_config(limit=50, seed=3)))
-  assert not np.array_equal(a, proxy_lib.select_cells(_config(limit=50)))
-  assert len(proxy_lib.select_cells(_config(limit=0))) == 15625
+  assert np.array_equal(a, bench.select_cells(_config(limit=50, seed=3)))
+  assert not np.array_equal(a, bench.select_cells(_config(limit=50)))
+  assert len(bench.select_cells(_config(limit=0))) == 15625
 
 
 def test_per_cell_init_folds_the_cell_index_into_the_key():
   config = _config(init='per_cell')
-  setup = proxy_lib.setup_of(config)
+  setup = bench.setup_of(config)
   proxy = proxies.get('synflow')
   mesh = jax.make_mesh((1,), ('cells',), devices=jax.local_devices()[:1])
-  fn = proxy_lib.make_chunk_fn(proxy, setup, 'per_cell', mesh, 2)
+  fn = bench.make_chunk_fn(proxy, setup, 'per_cell', mesh, 2)
   index = np.array([5, 9000], np.int32)
   key = jax.random.key(7)
   x = np.zeros((2, *setup.input_shape), np.float32)
   y = np.zeros((2,), np.int32)
   cells = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('cells'))
-  out = fn({}, key, jax.device_put(proxy_lib.one_hots(index), cells),
+  out = fn({}, key, jax.device_put(bench.one_hots(index), cells),
            jax.device_put(index, cells), x, y)['synflow']
-  args = proxy_lib._example_args(setup)  # pylint: disable=protected-access
+  args = bench._example_args(setup)  # pylint: disable=protected-access
   score = jax.jit(proxy.make(setup))
   for i, cell in enumerate(index):
     v = torch_init(setup.model('none').init,
                    jax.random.fold_in(key, int(cell)), *args)
-    alone = score(v, {'cell': proxy_lib.one_hots(index[i:i + 1])[0]}, None)
+    alone = score(v, {'cell': bench.one_hots(index[i:i + 1])[0]}, None)
     np.testing.assert_allclose(out[i], alone['synflow'], rtol=1e-12)
 
 
 def test_cifar10_not_prepared_falls_back_to_gaussian_and_says_why(tmp_path):
   key = jax.random.key(0)
-  x, y, note = proxy_data.make_batch('cifar10', key, 0, 4, (32, 32, 3), 10,
+  x, y, note = data.make_batch('cifar10', key, 0, 4, (32, 32, 3), 10,
                                      str(tmp_path))
   assert note.startswith('gaussian (cifar10 not prepared: ')
   assert x.shape == (4, 32, 32, 3) and x.dtype == np.float32
   assert y.shape == (4,) and y.dtype == np.int32 and y.max() < 10
-  x2, _, _ = proxy_data.make_batch('synthetic', key, 0, 4, (32, 32, 3), 10)
+  x2, _, _ = data.make_batch('synthetic', key, 0, 4, (32, 32, 3), 10)
   np.testing.assert_array_equal(x, x2)  # the same seeded Gaussian batch

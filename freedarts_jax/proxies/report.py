@@ -14,7 +14,7 @@ import numpy as np
 from scipy import stats
 
 from freedarts_jax import runtime
-from freedarts_jax.benchmarks import nb201_table
+from freedarts_jax import nb201_table
 
 ACCURACY = ('cifar10_test', 'cifar100_test', 'imagenet16_test')
 # |Spearman| over all of NB201, spec section 4: Abdelfattah et al. 2021 on

@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 
 from freedarts_jax import errors
-from freedarts_jax import guards
-from freedarts_jax import objectives
-from freedarts_jax import schedule
-from freedarts_jax import search_lib
+from freedarts_jax.search import guards
+from freedarts_jax.search import objectives
+from freedarts_jax.search import schedule
+from freedarts_jax.search import driver
 from freedarts_jax import spaces
 from tests.conftest import tiny_config
 
-ROOT = pathlib.Path(__file__).parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 CLASSES = 3
 
 
@@ -107,13 +107,13 @@ def test_snip_is_alpha_times_the_loss_derivative_entry_by_entry(toy):
 
 
 def test_snip_search_on_synthetic_data_says_it_is_not_meaningful():
-  # grasp takes the same path through search_lib (only the score function
+  # grasp takes the same path through the search driver (only the score function
   # differs, tested above); its forward-over-reverse compile of the NB201
   # supernet costs minutes on a loaded CI machine, so this runs snip.
   config = tiny_config(objective='snip', data='synthetic', batch_size=4,
                        dataset='imagenet16', schedule='oneshot',
                        dtype='float32')
-  result = search_lib.run_search(config)
+  result = driver.run_search(config)
   assert result['objective'] == 'snip' and result['data'] == 'synthetic'
   assert result['meaningful'] is False and 'mean nothing' in result['warning']
   scores = np.asarray(result['scores']['cell'])  # (6, 5)
@@ -150,24 +150,24 @@ def config_op(o: int) -> str:
 ])
 def test_bad_objective_settings_are_config_errors(overrides, match):
   with pytest.raises(errors.ConfigError, match=match):
-    search_lib.run_search(tiny_config(**overrides))
+    driver.run_search(tiny_config(**overrides))
 
 
 def test_missing_data_fails_at_once_with_what_to_do(tmp_path):
   t = time.perf_counter()
   with pytest.raises(errors.DataError, match='tfds build cifar10'):
-    search_lib.run_search(tiny_config(objective='snip',
+    driver.run_search(tiny_config(objective='snip',
                                       data_dir=str(tmp_path)))
   with pytest.raises(errors.DataError, match='no builder'):
-    search_lib.run_search(tiny_config(objective='grasp',
+    driver.run_search(tiny_config(objective='grasp',
                                       dataset='imagenet16'))
   assert time.perf_counter() - t < 30
 
 
 def test_zeros_ignores_data():
   # make search's default needs no data, whatever `data` says.
-  assert search_lib.auto_float32('eval') == search_lib.SCALED
-  assert search_lib.auto_float32('eval', 'snip') == 'float32'
+  assert driver.auto_float32('eval') == driver.SCALED
+  assert driver.auto_float32('eval', 'snip') == 'float32'
   assert tiny_config().objective == 'zeros'
 
 

@@ -17,13 +17,13 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from freedarts_jax import ensemble
+from freedarts_jax.search import ensemble
 from freedarts_jax import errors
-from freedarts_jax import guards
-from freedarts_jax import objectives
-from freedarts_jax import penalties
+from freedarts_jax.search import guards
+from freedarts_jax.search import objectives
+from freedarts_jax.search import penalties
 from freedarts_jax import runtime
-from freedarts_jax import schedule
+from freedarts_jax.search import schedule
 from freedarts_jax import validation
 from freedarts_jax import zeros
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from freedarts_jax import errors
-from freedarts_jax import guards
-from freedarts_jax import search_lib
+from freedarts_jax.search import guards
+from freedarts_jax.search import driver
 from tests.conftest import tiny_config
 
 OPS = ('none', 'a', 'b')
@@ -75,12 +75,12 @@ def test_auto_reruns_in_float64_and_says_why():
   # the float32 threshold (1e-5), far above the float64 one (1e-13).
   config = tiny_config(bn_mode='none', alpha_scale=3e-5, dtype='auto',
                        schedule='oneshot')
-  result = search_lib.run_search(config)
+  result = driver.run_search(config)
   assert result['dtype'] == 'float64'
   assert result['dtype_requested'] == 'auto'
   assert result['dtype_fallback']['reason'] == 'r_constant'
   with pytest.raises(errors.GuardError, match='r_constant'):
-    search_lib.run_search(tiny_config(bn_mode='none', alpha_scale=3e-5,
+    driver.run_search(tiny_config(bn_mode='none', alpha_scale=3e-5,
                                       dtype='float32', schedule='oneshot'))
 
 
@@ -88,7 +88,7 @@ def test_release_failing_run_never_gives_the_all_none_cell():
   config = tiny_config(alpha_init='ones', dtype='float32', channels=16,
                        cells_per_stage=5)
   try:
-    result = search_lib.run_search(config)
+    result = driver.run_search(config)
   except errors.GuardError as e:
     assert 'Refusing' in str(e)
   else:

@@ -6,7 +6,7 @@ process's devices (shard_map), vmapped on each. Several processes
 (jax.distributed) take every P-th chunk. Each finished chunk is appended to
 workdir/partial/<settings>/<proxy>.p<process>.jsonl and flushed, so a run
 that is stopped resumes at the first chunk not written; process 0 then
-merges every process's chunks and writes the outputs (proxy_report).
+merges every process's chunks and writes the outputs (report.py).
 """
 
 import functools
@@ -26,11 +26,11 @@ import tqdm
 
 from freedarts_jax import errors
 from freedarts_jax import proxies
-from freedarts_jax import proxy_data
-from freedarts_jax import proxy_report
+from freedarts_jax import data
+from freedarts_jax.proxies import report as proxy_report
 from freedarts_jax.proxies import routed
 from freedarts_jax import runtime
-from freedarts_jax.benchmarks import nb201_table
+from freedarts_jax import nb201_table
 from freedarts_jax.init import torch_init
 from freedarts_jax.init import torch_init_fn
 from freedarts_jax.spaces import nb201
@@ -374,7 +374,7 @@ def run_proxy_bench(config: ml_collections.ConfigDict, workdir,
   batch = (np.zeros((2, *setup.input_shape), np.float32),
            np.zeros((2,), np.int32))
   if any(p.needs_data for p in chosen):
-    x, y, data_note = proxy_data.make_batch(
+    x, y, data_note = data.make_batch(
         config.data, keys['data'], config.seed, config.batch_size,
         setup.input_shape, setup.num_classes, config.data_dir)
     batch = (x, y)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from freedarts_jax import errors
-from freedarts_jax import penalties
-from freedarts_jax import search_lib
+from freedarts_jax.search import penalties
+from freedarts_jax.search import driver
 from freedarts_jax.spaces import mobilenet
 from tests.conftest import tiny_config
 
@@ -68,10 +68,10 @@ def test_factor_gradient_matches_a_finite_difference():
 ])
 def test_bad_settings_are_config_errors(overrides, match):
   with pytest.raises(errors.ConfigError, match=match):
-    search_lib.run_search(tiny_config(**overrides))
+    driver.run_search(tiny_config(**overrides))
 
 
 def test_zeros_on_data_without_data_says_what_to_do(tmp_path):
   with pytest.raises(errors.DataError, match='zeros_input=data needs'):
-    search_lib.run_search(tiny_config(zeros_input='data',
+    driver.run_search(tiny_config(zeros_input='data',
                                       data_dir=str(tmp_path)))

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from freedarts_jax.benchmarks import nb201_table
+from freedarts_jax import nb201_table
 
-ROOT = pathlib.Path(__file__).parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 TINY = ['--config.channels=4', '--config.cells_per_stage=1']
 FIELDS = ('space', 'dataset', 'seed', 'dtype', 'dtype_requested', 'bn_mode',
           'alpha_init', 'alpha_scale', 'schedule', 'arch', 'scores', 'rounds',

@@ -5,28 +5,28 @@ import numpy as np
 import pytest
 
 from configs import darts as darts_config
-from freedarts_jax import report
-from freedarts_jax import search_lib
+from freedarts_jax.search import report
+from freedarts_jax.search import driver
 from tests.conftest import tiny_config
 
 
 @pytest.mark.parametrize('batch', [1, 3])
 def test_ensemble_equals_single_runs(batch):
-  ens = search_lib.run_search(tiny_config(seed=5, num_seeds=3,
+  ens = driver.run_search(tiny_config(seed=5, num_seeds=3,
                                           ensemble_batch=batch))
   cells = ens['ensemble']['cells']
   assert [c['seed'] for c in cells] == [5, 6, 7]
   for cell in cells:
-    single = search_lib.run_search(tiny_config(seed=cell['seed']))
+    single = driver.run_search(tiny_config(seed=cell['seed']))
     assert cell['arch'] == single['arch']
     assert cell['r'] == pytest.approx(single['r'], rel=1e-5)
-  first = search_lib.run_search(tiny_config(seed=5))
+  first = driver.run_search(tiny_config(seed=5))
   np.testing.assert_allclose(ens['scores']['cell'], first['scores']['cell'],
                              rtol=1e-4, atol=1e-9)
 
 
 def test_ensemble_summary_counts_and_consensus():
-  ens = search_lib.run_search(tiny_config(num_seeds=4, schedule='oneshot'))
+  ens = driver.run_search(tiny_config(num_seeds=4, schedule='oneshot'))
   e = ens['ensemble']
   wins = np.array(e['wins']['cell'])
   assert (wins.sum(axis=1) == 4).all()
@@ -47,12 +47,12 @@ def test_darts_ensemble_equals_single_runs():
   config = darts_config.get_config()
   config.update(channels=4, layers=3, schedule='oneshot',
                 dtype='float32_scaled', depthwise='conv')  # faster compile
-  ens = search_lib.run_search(
+  ens = driver.run_search(
       ml_collections.ConfigDict({**config.to_dict(), 'seed': 1,
                                  'num_seeds': 2, 'ensemble_batch': 2}))
   for cell in ens['ensemble']['cells']:
     config.seed = cell['seed']
-    single = search_lib.run_search(config)
+    single = driver.run_search(config)
     assert cell['arch'] == single['arch']
     assert cell['r'] == pytest.approx(single['r'], rel=1e-5)
     if cell['seed'] == 1:

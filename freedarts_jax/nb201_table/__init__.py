@@ -51,7 +51,7 @@ class Table:
 @functools.cache
 def load() -> Table:
   """Reads the shipped CSV once per process."""
-  path = resources.files('freedarts_jax.benchmarks') / 'data' / (
+  path = resources.files('freedarts_jax.nb201_table') / 'data' / (
       'nb201_accuracy.csv')
   try:
     with path.open(newline='') as f:

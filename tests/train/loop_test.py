@@ -17,7 +17,7 @@ from configs import train_smoke
 from freedarts_jax import errors
 from freedarts_jax.train import loop
 
-ROOT = pathlib.Path(__file__).parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 SMOKE = ROOT / 'configs' / 'train_smoke.py'
 
 

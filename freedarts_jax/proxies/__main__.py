@@ -1,0 +1,53 @@
+"""Zero-cost proxy benchmark CLI: rank NAS-Bench-201 cells with every proxy.
+
+  python -m freedarts_jax.proxy_bench --config=configs/proxy_nb201.py \
+      --workdir=DIR [--config.proxies=synflow,zeros] [--config.limit=1000]
+
+Several processes (one per host): add --num_processes=P --process_id=I
+--coordinator_address=HOST:PORT; each scores every P-th chunk and process 0
+writes the outputs. Stopped runs resume from DIR/partial/.
+"""
+
+import pathlib
+
+from absl import app
+from absl import flags
+import jax
+
+from freedarts_jax import cli
+from freedarts_jax.proxies import bench
+from freedarts_jax import runtime
+
+_DEFAULT_CONFIG = (pathlib.Path(__file__).parent.parent / 'configs'
+                   / 'proxy_nb201.py')
+
+_CONFIG = cli.define_config(str(_DEFAULT_CONFIG))
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder.',
+                               required=True)
+_OVERWRITE = flags.DEFINE_bool('overwrite', False,
+                               'Replace an existing DIR/result.json.')
+_COORDINATOR = flags.DEFINE_string(
+    'coordinator_address', None, 'jax.distributed coordinator HOST:PORT.')
+_NUM_PROCESSES = flags.DEFINE_integer(
+    'num_processes', None, 'Processes in a jax.distributed run.')
+_PROCESS_ID = flags.DEFINE_integer('process_id', None,
+                                   'This process in a jax.distributed run.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  config = cli.config_value(_CONFIG)
+  if _NUM_PROCESSES.value or _COORDINATOR.value:
+    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value,
+                               _PROCESS_ID.value)
+  runtime.enable_compilation_cache()
+  result = bench.run_proxy_bench(config, _WORKDIR.value,
+                                     _OVERWRITE.value)
+  if result is not None:
+    print((pathlib.Path(_WORKDIR.value) / 'correlations.md').read_text())
+    print(f'wrote {_WORKDIR.value}/result.json')
+
+
+if __name__ == '__main__':
+  cli.run(main)
