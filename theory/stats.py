@@ -1,7 +1,17 @@
 """Rank correlations with p-values and bootstrap confidence intervals."""
 
+import warnings
+
 import numpy as np
 from scipy import stats
+
+
+def _rank_correlations(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+  """(Spearman's rho, Kendall's tau) of one resample; NaN if x or y is flat."""
+  if np.ptp(x) == 0 or np.ptp(y) == 0:
+    return np.full(2, np.nan)
+  return np.array([stats.spearmanr(x, y).statistic,
+                   stats.kendalltau(x, y).statistic])
 
 
 def correlate(x, y, key: int, resamples: int = 1000,
@@ -18,8 +28,11 @@ def correlate(x, y, key: int, resamples: int = 1000,
   Returns:
     {'n', 'spearman': {'r', 'p', 'ci'}, 'kendall': {'tau', 'p', 'ci'}}; the
     p-values are two-sided tests of no association (scipy); the intervals
-    are percentile bootstrap intervals over resampled pairs. Non-finite
-    pairs are dropped first (n counts the pairs kept).
+    are percentile bootstrap intervals over resampled pairs
+    (`scipy.stats.bootstrap(paired=True, method='percentile')`). Non-finite
+    pairs are dropped first (n counts the pairs kept). Where a resample
+    leaves x or y constant its correlation is undefined, and the interval
+    is then [nan, nan] (only likely for n below about 10).
   """
   x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
   keep = np.isfinite(x) & np.isfinite(y)
@@ -31,21 +44,18 @@ def correlate(x, y, key: int, resamples: int = 1000,
             'kendall': {'tau': nan, 'p': nan, 'ci': [nan, nan]}}
   rho = stats.spearmanr(x, y)
   tau = stats.kendalltau(x, y)
-  rng = np.random.default_rng(key)
-  boot_rho, boot_tau = [], []
-  for _ in range(resamples):
-    i = rng.integers(0, n, n)
-    if np.ptp(x[i]) == 0 or np.ptp(y[i]) == 0:
-      continue
-    boot_rho.append(stats.spearmanr(x[i], y[i]).statistic)
-    boot_tau.append(stats.kendalltau(x[i], y[i]).statistic)
-  q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
-  ci = lambda b: [float(v) for v in np.nanpercentile(b, q)]
+  with warnings.catch_warnings():  # a NaN interval is reported as such
+    warnings.simplefilter('ignore', stats.DegenerateDataWarning)
+    boot = stats.bootstrap(
+        (x, y), _rank_correlations, n_resamples=resamples, vectorized=False,
+        paired=True, confidence_level=level, method='percentile',
+        rng=np.random.default_rng(key))
+  low, high = boot.confidence_interval
   return {'n': n,
           'spearman': {'r': float(rho.statistic), 'p': float(rho.pvalue),
-                       'ci': ci(boot_rho)},
+                       'ci': [float(low[0]), float(high[0])]},
           'kendall': {'tau': float(tau.statistic), 'p': float(tau.pvalue),
-                      'ci': ci(boot_tau)}}
+                      'ci': [float(low[1]), float(high[1])]}}
 
 
 def verdict(corr: dict, expected_sign: int, alpha: float = 0.05) -> str:
