@@ -13,7 +13,6 @@ step (one device is the degenerate case).
 
 import dataclasses
 import functools
-import math
 
 import flax.linen as nn
 import jax
@@ -56,27 +55,45 @@ class Recipe:
                **{k: config[k] for k in fields})
 
 
-def learning_rate(recipe: Recipe, step: jax.Array) -> jax.Array:
-  """The rate at an optimiser step: constant within an epoch.
+def _epoch_schedule(recipe: Recipe) -> optax.Schedule:
+  """The rate as a function of the epoch e = 0, 1, ..., epochs - 1.
 
-  cosine: lr_min + (lr - lr_min) (1 + cos(pi e / E)) / 2; linear: lr (1 -
-  e / E), not below lr_min; step: lr * lr_decay_rate ** (e //
-  lr_decay_epochs); then a linear warm-up over the first warmup_epochs.
+  cosine: lr_min + (lr - lr_min) (1 + cos(pi e / E)) / 2 (optax's cosine
+  decay with alpha = lr_min / lr); linear: lr (1 - e / E), not below lr_min;
+  step: lr * lr_decay_rate ** (e // lr_decay_epochs) (optax's staircase
+  exponential decay); times a linear warm-up factor (e + 1) / warmup_epochs
+  over the first warmup_epochs (1 after them).
   """
-  epoch = (jnp.asarray(step, jnp.int32) // recipe.steps_per_epoch).astype(
-      jnp.float32)
-  frac = epoch / recipe.epochs
-  lr, lo = recipe.learning_rate, recipe.lr_min
+  lr, epochs = recipe.learning_rate, recipe.epochs
   if recipe.lr_schedule == 'cosine':
-    rate = lo + 0.5 * (lr - lo) * (1 + jnp.cos(jnp.float32(math.pi) * frac))
+    main = optax.cosine_decay_schedule(lr, epochs, recipe.lr_min / lr)
   elif recipe.lr_schedule == 'linear':
-    rate = jnp.maximum(lr * (1 - frac), lo)
+    linear = optax.linear_schedule(lr, 0.0, epochs)
+    main = lambda e: jnp.maximum(linear(e), recipe.lr_min)
   else:
-    rate = lr * jnp.float32(recipe.lr_decay_rate) ** jnp.floor(
-        epoch / recipe.lr_decay_epochs)
-  if recipe.warmup_epochs:
-    rate = rate * jnp.minimum((epoch + 1) / recipe.warmup_epochs, 1.0)
-  return rate.astype(jnp.float32)
+    main = optax.exponential_decay(lr, recipe.lr_decay_epochs,
+                                   recipe.lr_decay_rate, staircase=True)
+  if not recipe.warmup_epochs:
+    return main
+  warm = recipe.warmup_epochs
+  factor = optax.linear_schedule(1 / warm, 1.0, warm - 1)
+  return lambda e: main(e) * factor(e)
+
+
+def _epoch(recipe: Recipe, step: jax.Array) -> jax.Array:
+  """The epoch of an optimiser step, float32 ()."""
+  return (jnp.asarray(step, jnp.int32) // recipe.steps_per_epoch).astype(
+      jnp.float32)
+
+
+def learning_rate(recipe: Recipe, step: jax.Array) -> jax.Array:
+  """The rate at an optimiser step: constant within an epoch, float32 ().
+
+  DARTS's schedulers step once per epoch, so the optax schedule of
+  `_epoch_schedule` is evaluated at step // steps_per_epoch.
+  """
+  return jnp.asarray(_epoch_schedule(recipe)(_epoch(recipe, step)),
+                     jnp.float32)
 
 
 def optimizer(recipe: Recipe) -> optax.GradientTransformation:
@@ -92,10 +109,9 @@ def optimizer(recipe: Recipe) -> optax.GradientTransformation:
 
 
 def drop_path_rate(recipe: Recipe, step: jax.Array) -> jax.Array:
-  """DARTS's schedule: drop_path * epoch / epochs."""
-  epoch = jnp.asarray(step, jnp.int32) // recipe.steps_per_epoch
-  return (recipe.drop_path * epoch.astype(jnp.float32) / recipe.epochs
-          ).astype(jnp.float32)
+  """DARTS's schedule: drop_path * epoch / epochs, float32 ()."""
+  ramp = optax.linear_schedule(0.0, recipe.drop_path, recipe.epochs)
+  return jnp.asarray(ramp(_epoch(recipe, step)), jnp.float32)
 
 
 def _cross_entropy(logits, labels, smoothing: float) -> jax.Array:
