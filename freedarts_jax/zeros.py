@@ -24,6 +24,7 @@ from collections.abc import Callable
 import functools
 from typing import NamedTuple
 
+import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -99,7 +100,10 @@ def make_score_fn(
     A function of (variables, alpha, mask): alpha and mask are dicts of
     (edges, ops) arrays; the scored architecture weights are alpha * mask.
     It returns a `Score` in `dtype`; its r is R itself, without the factor.
+    Shapes are checked with chex when the function is traced, not per call.
   """
+  if images is not None:
+    chex.assert_shape(images, (None, *input_shape))
 
   def objective(alpha_eff: Alpha, variables):
     if images is None:
@@ -118,12 +122,16 @@ def make_score_fn(
 
   @jax.jit
   def score(variables, alpha: Alpha, mask: Alpha) -> Score:
+    chex.assert_rank(jax.tree.leaves(alpha), 2)  # (edges, ops) each
+    chex.assert_trees_all_equal_shapes(alpha, mask)
     variables = linearise(cast(variables, dtype))
     alpha_eff = jax.tree.map(lambda a, m: a.astype(dtype) * m.astype(dtype),
                              alpha, mask)
     (_, (r, bias, log2_scale)), grads = jax.value_and_grad(
         objective, has_aux=True)(alpha_eff, variables)
     scores = jax.tree.map(lambda a, g: jnp.abs(a * g), alpha_eff, grads)
+    chex.assert_shape((r, bias, log2_scale), ())
+    chex.assert_trees_all_equal_shapes(scores, alpha)
     return Score(r, bias, log2_scale, scores)
 
   return score

@@ -68,6 +68,17 @@ def test_score_compiles_once():
   assert score._cache_size() == 1  # pylint: disable=protected-access
 
 
+def test_shapes_are_checked_when_traced():
+  model, variables, alpha = _tiny()
+  score = zeros.make_score_fn(model, SHAPE, jnp.float32)
+  row = {'cell': jnp.ones((1, 5), jnp.float32)}  # would broadcast silently
+  with pytest.raises(AssertionError):
+    score(variables, alpha, row)
+  with pytest.raises(AssertionError):
+    zeros.make_score_fn(model, SHAPE, jnp.float32,
+                        images=jnp.ones((2, 4, 4, 3), jnp.float32))
+
+
 def test_same_seed_same_scores_other_seed_other_scores():
   r0 = driver.run_search(tiny_config(seed=3, dtype='float32'))
   r1 = driver.run_search(tiny_config(seed=3, dtype='float32'))

@@ -21,6 +21,7 @@ so the search, the guards and the seed ensembles treat it as ZEROS.
 
 from collections.abc import Callable
 
+import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -142,10 +143,17 @@ def make_objective_fn(objective: str, model: nn.Module, batch: Batch,
       (not a `scaled` one).
     batch: (images (B, H, W, C), labels (B,)); closed over as constants.
     dtype: compute dtype; variables, alpha and images are cast to it.
+
+  Returns:
+    A function of (variables, alpha, mask) returning a `zeros.Score` with
+    r = L (), one score per entry of alpha; shapes are checked with chex
+    when it is traced, not per call.
   """
   if objective not in ('snip', 'grasp'):
     raise ValueError(f'unknown objective {objective!r}')
   images, labels = batch
+  chex.assert_rank(labels, 1)
+  chex.assert_equal_shape_prefix((images, labels), 1)  # B
 
   def loss(alpha_eff, variables):
     logits = model.apply(variables, images.astype(dtype), alpha_eff)
@@ -153,6 +161,8 @@ def make_objective_fn(objective: str, model: nn.Module, batch: Batch,
 
   @jax.jit
   def score(variables, alpha: zeros.Alpha, mask: zeros.Alpha) -> zeros.Score:
+    chex.assert_rank(jax.tree.leaves(alpha), 2)  # (edges, ops) each
+    chex.assert_trees_all_equal_shapes(alpha, mask)
     variables = zeros.cast(variables, dtype)
     alpha_eff = jax.tree.map(lambda a, m: a.astype(dtype) * m.astype(dtype),
                              alpha, mask)
@@ -164,6 +174,8 @@ def make_objective_fn(objective: str, model: nn.Module, batch: Batch,
       value, grads = jax.value_and_grad(f)(alpha_eff)
       _, hg = hvp(f, alpha_eff, jax.lax.stop_gradient(grads))
       scores = jax.tree.map(lambda a, h: a * h, alpha_eff, hg)
+    chex.assert_shape(value, ())
+    chex.assert_trees_all_equal_shapes(scores, alpha)
     return zeros.Score(value, jnp.zeros((), dtype), jnp.zeros((), jnp.int32),
                        scores)
 
