@@ -1,11 +1,15 @@
 # make install: .venv from the repo's own files; make search: the default NB201
 # search; make test: the test suite; make theory: the NTK check (theory/).
-# All install first when needed.
+# All install first when needed. make test-latest: the suite less the slow
+# tests in .venv-latest, a Python 3.12 environment upgraded to the newest
+# releases requirements*.txt allow (PYTHON312 names its interpreter).
 PYTHON ?= python3
+PYTHON312 ?= python3.12
 VENV := .venv
 STAMP := $(VENV)/.installed
+LATEST := .venv-latest
 
-.PHONY: install search test theory clean
+.PHONY: install search test test-latest theory clean
 
 install: $(STAMP)
 
@@ -27,5 +31,15 @@ theory: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile
 
+test-latest:
+	test -x $(LATEST)/bin/python || $(PYTHON312) -m venv $(LATEST)
+	$(LATEST)/bin/pip install --quiet --upgrade pip
+	$(LATEST)/bin/pip install --quiet --upgrade --upgrade-strategy eager \
+		-e '.[test]'
+	$(LATEST)/bin/pip install --quiet --no-deps -r requirements-nt.txt
+	$(LATEST)/bin/pip list --format=freeze | grep -iE \
+		'^(jax|jaxlib|flax|optax|chex|orbax-checkpoint|numpy|scipy)=='
+	$(LATEST)/bin/python -m pytest -q -n 2 --dist loadfile -m 'not slow'
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(LATEST) build *.egg-info
