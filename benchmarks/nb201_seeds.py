@@ -5,7 +5,7 @@
 Each data set is searched on its own input shape (CIFAR 32px, ImageNet16-120
 16px). Writes nb201_seeds.json and nb201_seeds.md under --out and prints the
 table: per (data set, schedule), the mean +- std test accuracy of the found
-cells in the shipped table, next to the release's numbers (spec section 4).
+cells in the shipped table, next to the release's numbers (docs/design.md 5).
 """
 
 import json
@@ -28,7 +28,7 @@ _OUT = flags.DEFINE_string('out', 'benchmarks/results', 'Output folder.')
 
 DATASETS = ('cifar10', 'cifar100', 'imagenet16')
 SCHEDULES = ('oneshot', 'iterative_edge', 'iterative_global')
-# Release re-run, seeds 0-4, CIFAR-10 shape (spec section 4; NB201 v1.1 API).
+# Release re-run, seeds 0-4, CIFAR-10 shape (docs/design.md 5; NB201 v1.1 API).
 RELEASE = {'cifar10': '93.52 +- 0.16', 'cifar100': '70.83 +- 0.36',
            'imagenet16': '44.29 +- 2.43'}
 

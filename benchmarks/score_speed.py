@@ -10,7 +10,7 @@ scaled supernet). Compile time is measured without the persistent cache.
 Prints the figures and writes benchmarks/results/score_speed_<config>.json
 (with date, machine, versions and the load average, since a busy machine
 inflates the times). References, the released PyTorch scorer on this 2-core
-CPU (spec ENVIRONMENT.md): NB201 0.22 s, DARTS 8-cell 1.23 s a call
+CPU (docs/design.md 5): NB201 0.22 s, DARTS 8-cell 1.23 s a call
 (median, float32).
 """
 

@@ -35,7 +35,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.alpha_init = 'normal'  # normal: |alpha_scale * N(0, 1)|; ones: alpha = 1
   c.alpha_scale = 1e-3  # scale of the normal alpha draw
   c.schedule = 'oneshot'  # oneshot (argmax per block) | iterative_edge | ...
-  c.objective = 'zeros'  # zeros (no data) | snip | grasp (labelled batch)
+  c.objective = 'zeros'  # op level: zeros (no data) | snip | grasp (labelled)
   c.zeros_input = 'ones'  # zeros on: ones (one all-ones image) | data (batch)
   c.flops_penalty = 'none'  # none | mul#log (release: R * FLOPs penalty)
   c.data = 'tfds'  # the batch: tfds (prepared) | synthetic (tests)

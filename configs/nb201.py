@@ -12,7 +12,7 @@ import ml_collections
 
 def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.space = 'nb201'  # search space: nb201
+  c.space = 'nb201'  # search space: nb201 | darts | mobilenet
   c.dataset = 'cifar10'  # cifar10 | cifar100 | imagenet16: classes, input size
   c.seed = 0  # PRNG seed of the weights and alpha
   c.dtype = 'auto'  # auto|float32|float32_scaled|float64: docs/guide/search.md
@@ -20,7 +20,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.alpha_init = 'normal'  # normal: |alpha_scale * N(0, 1)|; ones: alpha = 1
   c.alpha_scale = 1e-3  # scale of the normal alpha draw
   c.schedule = 'iterative_edge'  # oneshot | iterative_edge | iterative_global
-  c.objective = 'zeros'  # zeros (no data) | snip | grasp (labelled batch)
+  c.objective = 'zeros'  # op level: zeros (no data) | snip | grasp (labelled)
   c.zeros_input = 'ones'  # zeros on: ones (one all-ones image) | data (batch)
   c.flops_penalty = 'none'  # none (mul#log: mobilenet space only)
   c.data = 'tfds'  # the batch: tfds (prepared) | synthetic (tests)

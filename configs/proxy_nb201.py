@@ -13,7 +13,7 @@ import ml_collections
 
 def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.proxies = 'all'  # comma-separated ids, or all (see README)
+  c.proxies = 'all'  # ids, comma-separated, or all; snip, grasp: weight level
   c.limit = 0  # 0: all 15,625 cells; N: a seeded random subset of N
   c.seed = 0  # PRNG seed of the subset, the weights and the data batch
   c.init = 'shared'  # shared: one draw for all cells; per_cell: key + index

@@ -27,7 +27,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.channels = 48  # C of the first cells
   c.layers = 14  # reductions at cells 4 and 9
   c.epochs = 250  # training epochs
-  c.batch_size = 384  # global batch (spec: 320-384)
+  c.batch_size = 384  # global batch (DARTS: 320-384)
   c.eval_batch_size = 256  # test batch
   c.learning_rate = 0.3  # peak learning rate
   c.lr_schedule = 'linear'  # linear to 0 | step: x lr_decay_rate per epoch

@@ -35,8 +35,8 @@ from freedarts_jax.search import driver
 SMALL_ENV = 'FREEDARTS_SMALL'  # 1: CPU-sized runs (the tests set it)
 WORKDIR_ENV = 'FREEDARTS_WORKDIR'  # where the notebooks write ('runs/nb')
 
-# The release's NB201 scorer re-run, seeds 0-4, CIFAR-10 shape (spec
-# section 4), and this project's seeds 0-9 (benchmarks/RESULTS.md).
+# The release's NB201 scorer re-run, seeds 0-4, CIFAR-10 shape (docs/design.md
+# section 5), and this project's seeds 0-9 (benchmarks/RESULTS.md).
 RELEASE = {'cifar10_test': (93.52, 0.16), 'cifar100_test': (70.83, 0.36),
            'imagenet16_test': (44.29, 2.43)}
 PROJECT_SEEDS_0_9 = {'cifar10_test': (93.50, 0.09),

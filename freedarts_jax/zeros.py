@@ -1,4 +1,4 @@
-"""ZEROS, the zero-cost operation sensitivity (spec section 1).
+"""ZEROS, the zero-cost operation sensitivity (docs/design.md section 1).
 
     ZEROS[e, o] = |alpha[e, o] * dR/dalpha[e, o]|,
     R = sum of the logits of f(ones; |theta|, alpha).

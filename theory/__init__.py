@@ -1,4 +1,4 @@
-"""theory: checks the NTK claim behind ZEROS (spec FREEDARTS.md section 5).
+"""theory: checks the NTK claim behind ZEROS (docs/design.md section 6).
 
 Imports freedarts_jax (which turns on float64); freedarts_jax never imports
 theory. neural-tangents is loaded through `theory.nt_compat.load()`.

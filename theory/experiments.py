@@ -1,4 +1,6 @@
-"""The three checks of spec section 5: op level, architecture level, stax.
+"""The three NTK checks: op level, architecture level, stax.
+
+Design: docs/design.md section 6.
 
 Each function returns a dict of per-item records and correlations (see
 `theory.stats.correlate`); `theory.verify_ntk_lib` writes them out.

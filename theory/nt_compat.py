@@ -17,7 +17,7 @@ again. (Where TensorFlow is installed, that first attempt loads it before
 failing on the jax names: a few seconds, once per process.) With the shims, `empirical_ntk_fn` with the default implementation
 (JACOBIAN_CONTRACTION) and NTK_VECTOR_PRODUCTS, `stax` kernels, `monte_carlo`
 and `predict` work; STRUCTURED_DERIVATIVES and AUTO do not (see
-../shared/spec/ENVIRONMENT.md). `PATCHES` lists what was provided, for
+docs/design.md section 8). `PATCHES` lists what was provided, for
 reports; it stays empty when neural-tangents imported cleanly.
 """
 

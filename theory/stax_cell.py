@@ -11,7 +11,7 @@ branch kernels scale by alpha^2.
 Approximation, stated: `stax.FanInSum` adds the kernels of its branches, i.e.
 it treats the branches as independent. That is exact for branches that end
 in a freshly initialised convolution (zero-mean weights make the cross
-covariance vanish at infinite width) and is the assumption behind the spec's
+covariance vanish at infinite width) and is the assumption behind the
 split Theta = Theta_rest + sum_o alpha_o^2 Theta_o; it drops the cross terms
 between parameter-free paths (skip and pooling of the same node). Because of
 it, the cell's DAG can be unrolled into a tree (a node used twice is

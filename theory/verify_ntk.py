@@ -1,4 +1,4 @@
-"""NTK check of the ZEROS claim (spec FREEDARTS.md section 5).
+"""NTK check of the ZEROS claim (docs/design.md section 6).
 
   python -m theory.verify_ntk --config=configs/theory_nb201.py --workdir=DIR \
       [--config.op_seeds=2 ...] [--report_only]

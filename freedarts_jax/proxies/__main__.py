@@ -6,6 +6,9 @@
 Several processes (one per host): add --num_processes=P --process_id=I
 --coordinator_address=HOST:PORT; each scores every P-th chunk and process 0
 writes the outputs. Stopped runs resume from DIR/partial/.
+
+snip and grasp here are weight-level proxies (Abdelfattah et al. 2021), not
+the search's op-level objective=snip/grasp (docs/design.md section 7).
 """
 
 import pathlib

@@ -17,9 +17,10 @@ from freedarts_jax import runtime
 from freedarts_jax import nb201_table
 
 ACCURACY = ('cifar10_test', 'cifar100_test', 'imagenet16_test')
-# |Spearman| over all of NB201, spec section 4: Abdelfattah et al. 2021 on
-# CIFAR-10 (an older table), their synflow on all three data sets, and a
-# PyTorch per-cell synflow (BatchNorm removed, float64) on the shipped table.
+# |Spearman| over all of NB201 (docs/design.md section 5): Abdelfattah et
+# al. 2021 on CIFAR-10 (an older table), their synflow on all three data
+# sets, and a PyTorch per-cell synflow (BatchNorm removed, float64) on the
+# shipped table.
 PUBLISHED = {
     'synflow': {'cifar10_test': 0.737, 'cifar100_test': 0.763,
                 'imagenet16_test': 0.751},
@@ -82,7 +83,12 @@ def markdown(corr: dict, meta: dict, timing: dict) -> str:
       f'{meta["processes"]} process(es), {meta["local_devices"]} device(s) '
       'each. Signed rank correlations with the test accuracy of the shipped '
       'table (all cells / the best 10% by that column); "published": '
-      '|Spearman| over the full space (spec section 4).', '',
+      '|Spearman| over the full space (docs/design.md section 5).', '',
+      'snip and grasp here are the weight-level proxies of Abdelfattah et '
+      'al. 2021 (per-weight saliencies summed over a cell), not the '
+      'search\'s op-level objective=snip/grasp (|alpha * dL/dalpha|, one '
+      'score per op); zeros is ZEROS summed over the cell\'s ops '
+      '(docs/design.md section 7).', '',
       '| proxy | ' + ' | '.join(
           f'{c} rho | {c} tau | top10 rho' for c in ACCURACY)
       + ' | published (C10) | s/cell |',

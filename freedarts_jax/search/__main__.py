@@ -4,6 +4,8 @@
       [--config.seed=3 ...] [--overwrite]
 
 With no flags it runs configs/nb201.py into a fresh folder under runs/.
+--config.objective=snip|grasp scores ops on alpha (op level), not weights as
+the proxies of the same names do (docs/design.md section 7).
 """
 
 import datetime

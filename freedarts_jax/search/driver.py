@@ -298,6 +298,7 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
       'dtype_fallback': fallback,
       'bn_mode': config.bn_mode,
       **_objective_fields(config),
+      'objective_level': 'op (alpha)',  # not the weight-level proxies
       'alpha_init': config.alpha_init,
       'alpha_scale': config.alpha_scale,
       'schedule': config.schedule,

@@ -1,4 +1,6 @@
-"""The search schedules of spec section 2: one-shot and iterative pruning.
+"""The search schedules: one-shot and iterative pruning.
+
+Design: docs/design.md section 3.
 
 A schedule drives `score(masks) -> (R, scores)` for a batch of K independent
 searches (seeds) in lockstep: masks and scores are dicts of numpy

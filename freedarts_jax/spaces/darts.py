@@ -1,6 +1,6 @@
 """The DARTS CNN search space: cell, CIFAR and ImageNet supernets, sizes.
 
-Spec: ../shared/spec/FREEDARTS.md section 3. As for NB201, the supernet and
+Design: docs/design.md section 4.2. As for NB201, the supernet and
 the discrete network of a genotype are one module: with `genotype=None` every
 edge mixes all eight ops by the call argument alpha = {'normal': (14, 8),
 'reduce': (14, 8)}; with a genotype each node keeps its two (op, input)
@@ -145,7 +145,21 @@ class Network(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, alpha: dict | None = None,
                drop_path: jax.Array | float | None = None):
-    # drop_path: the evaluation network's drop-path rate while training.
+    """Logits of a batch of images.
+
+    Args:
+      x: (B, H, W, 3) images (32 px for 'cifar', 224 px for 'imagenet').
+      alpha: {'normal': (14, 8), 'reduce': (14, 8)} raw architecture
+        weights, rows in `EDGES` order and columns in `OPS` order, shared by
+        every cell of that kind; None with a genotype.
+      drop_path: the evaluation network's drop-path rate while training
+        (needs the rng 'drop_path'); None: no drop-path.
+
+    Returns:
+      logits (B, num_classes); with `auxiliary`, (logits, auxiliary logits
+      (B, num_classes)); with `scaled`, a `layers.Scaled` (logits in units
+      of 2**log2_scale, the classifier bias apart).
+    """
     if self.stem not in STEMS:
       raise ValueError(f'unknown DARTS stem {self.stem!r}')
     s0, s1 = self._stem(x)  # (B, H', W', 3 C)

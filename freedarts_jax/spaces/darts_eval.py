@@ -1,6 +1,6 @@
 """What DARTS's evaluation network adds: the auxiliary head, drop-path.
 
-Spec: ../shared/spec/FREEDARTS.md section 3 (evaluation networks). DARTS's
+Design: docs/design.md section 4.4 (evaluation networks). DARTS's
 retraining recipe puts an auxiliary classifier on the output of the cell at
 2 * layers // 3 (the second reduction) and weights its loss by 0.4; and it
 drops, per image, the output of every op of a cell that is not an identity

@@ -1,6 +1,6 @@
 """DARTS genotypes: the choice rule, the DARTS text and JSON forms, DARTS-V2.
 
-Spec: ../shared/spec/FREEDARTS.md section 2. A genotype holds, for the normal
+Design: docs/design.md section 3. A genotype holds, for the normal
 and the reduction cell, 8 (op, input) pairs: two per intermediate node 2..5,
 where input 0 and 1 are the cell inputs and 2..4 earlier nodes. The cell's
 output is the concatenation of nodes 2..5.

@@ -1,6 +1,6 @@
 """The DARTS candidate ops, applied together for every edge that reads a node.
 
-Spec: ../shared/spec/FREEDARTS.md section 3. Each op's variables are declared
+Design: docs/design.md section 4.2. Each op's variables are declared
 by a small module named after its edge and op (`edge3_1_sep_conv_5x5`), so the
 supernet and a discrete network share names. The ops are applied per input
 node and per op kind, fused over the edges that read that node: the n

@@ -1,6 +1,6 @@
 """The MobileNet (ProxylessNAS) space: 21 searchable MBConv blocks.
 
-Spec: ../shared/spec/FREEDARTS.md section 3. First conv 3x3 stride 2
+Design: docs/design.md section 4.3. First conv 3x3 stride 2
 (3 -> 32) + BN + ReLU6, a fixed MBConv1 3x3 block (32 -> 16), then 21 mixed
 blocks in six stages (widths 32, 56, 112, 128, 256, 432; 4, 4, 4, 4, 4, 1
 blocks; the first block of a stage has the stage's stride 2, 2, 2, 1, 2, 1),

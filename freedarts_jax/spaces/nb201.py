@@ -1,6 +1,6 @@
 """The NAS-Bench-201 search space: ops, cell, supernet, genotype strings.
 
-Spec: ../shared/spec/FREEDARTS.md section 3. The supernet and the discrete
+Design: docs/design.md section 4.1. The supernet and the discrete
 network of one cell are the same module: with `genotype=None` every edge holds
 all five candidate ops mixed by the call argument `alpha`; with a genotype every
 edge holds only its op, under the same parameter names, so the discrete
@@ -163,6 +163,18 @@ class Network(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, alpha: dict | None = None):
+    """Logits of a batch of images.
+
+    Args:
+      x: (B, H, W, 3) images (32 px for CIFAR, 16 px for ImageNet16-120).
+      alpha: {'cell': (6, 5)} raw architecture weights, rows in `EDGES`
+        order and columns in `OPS` order, shared by all 3N cells; None with
+        a genotype.
+
+    Returns:
+      logits (B, num_classes); with `scaled`, a `layers.Scaled` (logits in
+      units of 2**log2_scale, the classifier bias apart).
+    """
     if self.genotype is None:
       edge_ops = (OPS,) * len(EDGES)
       cell_alpha = alpha['cell']  # (6, 5)

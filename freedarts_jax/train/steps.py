@@ -1,6 +1,6 @@
 """The optimiser, learning-rate schedules and the jitted train and eval steps.
 
-Spec: ../shared/spec/FREEDARTS.md section 3 (evaluation networks). PyTorch's
+Design: docs/design.md section 4.4 (evaluation networks). PyTorch's
 SGD as DARTS uses it: the gradient is clipped to a global norm, weight decay
 is added to it, then momentum (optionally Nesterov). Schedules change the
 rate once per epoch, as DARTS's schedulers stepped per epoch.

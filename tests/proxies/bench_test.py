@@ -90,7 +90,8 @@ def test_outputs(reference):
   for col in ('synflow', 'naswot', 'params'):
     assert (workdir / 'plots' / f'{col}.png').stat().st_size > 1000
   assert result['timing']['p0']['synflow']['cells'] == 10
-  assert 'synflow' in (workdir / 'correlations.md').read_text()
+  markdown = (workdir / 'correlations.md').read_text()
+  assert 'synflow' in markdown and 'weight-level proxies' in markdown
   with pytest.raises(errors.ConfigError, match='overwrite'):
     bench.run_proxy_bench(_config(), workdir)
 

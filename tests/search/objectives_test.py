@@ -115,6 +115,7 @@ def test_snip_search_on_synthetic_data_says_it_is_not_meaningful():
                        dtype='float32')
   result = driver.run_search(config)
   assert result['objective'] == 'snip' and result['data'] == 'synthetic'
+  assert result['objective_level'] == 'op (alpha)'  # not the proxy snip
   assert result['meaningful'] is False and 'mean nothing' in result['warning']
   scores = np.asarray(result['scores']['cell'])  # (6, 5)
   assert (scores >= 0).all() and scores[:, 0].max() == 0

@@ -31,7 +31,7 @@ def test_full_supernet_has_the_released_parameter_count():
   x = jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32)
   alpha = {'cell': jax.ShapeDtypeStruct((6, 5), jnp.float32)}
   variables = jax.eval_shape(model.init, jax.random.key(0), x, alpha)
-  assert _count(variables['params']) == 1_686_106  # spec section 3
+  assert _count(variables['params']) == 1_686_106  # docs/design.md 4.1
 
 
 def test_torch_init_bounds_and_constants():
