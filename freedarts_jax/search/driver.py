@@ -317,7 +317,7 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
         config.flops_penalty, first, float(last['r'][0]),
         {k: s[0] for k, s in last['scores'].items()}, *flops)
   if len(seeds) > 1:
-    summary = ensemble.summarize(space, seeds, genotypes, rounds[0]['r'])
+    summary = ensemble.summarise(space, seeds, genotypes, rounds[0]['r'])
     result.update(space.describe(summary['consensus_genotype']))
     result['benchmark'] = summary['consensus_benchmark']
     result['ensemble'] = summary['ensemble']

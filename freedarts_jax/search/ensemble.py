@@ -16,7 +16,7 @@ def batch_size(requested: int, num: int) -> int:
   return 1 if jax.default_backend() == 'cpu' else num
 
 
-def summarize(space, seeds: list[int], genotypes: list, r: np.ndarray
+def summarise(space, seeds: list[int], genotypes: list, r: np.ndarray
               ) -> dict:
   """Per-edge op wins, the consensus cell and how many seeds chose it.
 

@@ -121,7 +121,7 @@ def test_one_hot_marks_the_kept_ops():
   hot = dg.one_hot(ALL_OPS)
   assert hot['normal'].sum() == hot['reduce'].sum() == 8
   assert hot['normal'][_edge(4, 3)].tolist() == [0, 1, 0, 0, 1, 0, 0, 0]
-  # As ensemble.summarize uses it: the rule on win counts.
+  # As ensemble.summarise uses it: the rule on win counts.
   again = dg.choose(hot, {k: np.ones((14, 8)) for k in hot})
   assert set(again.normal[:2]) == set(ALL_OPS.normal[:2])
   assert set(again.reduce) == set(ALL_OPS.reduce)
