@@ -86,8 +86,8 @@ def markdown(corr: dict, meta: dict, timing: dict) -> str:
       '|Spearman| over the full space (docs/design.md section 5).', '',
       'snip and grasp here are the weight-level proxies of Abdelfattah et '
       'al. 2021 (per-weight saliencies summed over a cell), not the '
-      'search\'s op-level objective=snip/grasp (|alpha * dL/dalpha|, one '
-      'score per op); zeros is ZEROS summed over the cell\'s ops '
+      "search's op-level objective=snip/grasp (|alpha * dL/dalpha|, one "
+      "score per op); zeros is ZEROS summed over the cell's ops "
       '(docs/design.md section 7).', '',
       '| proxy | ' + ' | '.join(
           f'{c} rho | {c} tau | top10 rho' for c in ACCURACY)

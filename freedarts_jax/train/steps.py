@@ -17,9 +17,9 @@ import functools
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import optax
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
+import optax
 
 from freedarts_jax.train import model as model_lib
 
@@ -50,6 +50,7 @@ class Recipe:
 
   @classmethod
   def from_config(cls, config, steps_per_epoch: int) -> 'Recipe':
+    """The recipe's fields from a training config (configs/train_*.py)."""
     fields = {f.name for f in dataclasses.fields(cls)} - {'steps_per_epoch'}
     return cls(steps_per_epoch=steps_per_epoch,
                **{k: config[k] for k in fields})
