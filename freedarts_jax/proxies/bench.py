@@ -31,6 +31,7 @@ from freedarts_jax.proxies import report as proxy_report
 from freedarts_jax.proxies import routed
 from freedarts_jax import runtime
 from freedarts_jax import nb201_table
+from freedarts_jax import tree_util
 from freedarts_jax.init import torch_init
 from freedarts_jax.init import torch_init_fn
 from freedarts_jax.spaces import nb201
@@ -108,11 +109,9 @@ def one_hots(indices: np.ndarray) -> np.ndarray:
   out = np.zeros((len(indices), len(nb201.EDGES), len(nb201.OPS)),
                  np.float32)
   for i, index in enumerate(indices):
-    if index < 0:  # padding: no cell (an all-zero alpha)
-      continue
-    genotype = nb201.from_string(table.archs[int(index)])
-    out[i, np.arange(len(nb201.EDGES)),
-        [nb201.OPS.index(op) for op in genotype]] = 1
+    if index >= 0:  # -1: padding, no cell (an all-zero alpha)
+      out[i] = tree_util.one_hot(
+          nb201.from_string(table.archs[int(index)]), nb201.OPS)
   return out
 
 

@@ -28,6 +28,7 @@ import ml_collections
 import numpy as np
 
 from freedarts_jax import errors
+from freedarts_jax import tree_util
 from freedarts_jax import zeros
 
 OBJECTIVES = ('zeros', 'snip', 'grasp')
@@ -152,8 +153,9 @@ def make_objective_fn(objective: str, model: nn.Module, batch: Batch,
     return cross_entropy(logits, labels)
 
   @jax.jit
-  def score(variables, alpha: zeros.Alpha, mask: zeros.Alpha) -> zeros.Score:
-    variables = zeros.cast(variables, dtype)
+  def score(variables, alpha: tree_util.Alpha,
+            mask: tree_util.Alpha) -> zeros.Score:
+    variables = tree_util.cast(variables, dtype)
     alpha_eff = jax.tree.map(lambda a, m: a.astype(dtype) * m.astype(dtype),
                              alpha, mask)
     f = lambda a: loss(a, variables)
