@@ -46,7 +46,7 @@ def main(_):
             'dataset': dataset, 'schedule': schedule, 'seed': seed,
             'arch': r['arch'], 'connected': r['connected'],
             'dtype': r['dtype'], 'r': r['r'],
-            'test_acc': r['benchmark'][nb201_table.TEST_COLUMN[dataset]],
+            'test_acc': r['benchmark'][nb201_table.ACCURACIES[dataset].column],
             'benchmark': r['benchmark'], 'score_s': r['timing']['score_s'],
         })
         print(f'{dataset} {schedule} seed {seed}: {r["arch"]} '

@@ -24,25 +24,12 @@ release's 64 need about 43 GiB.
 
 import ml_collections
 
+from configs import search_common
+
 
 def get_config() -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  c.space = 'mobilenet'  # search space: nb201 | darts | mobilenet
-  c.dataset = 'imagenet'  # imagenet: 1000 classes
-  c.seed = 0  # PRNG seed of the weights and alpha
-  c.dtype = 'auto'  # auto | float32 | float64 (no float32_scaled here)
-  c.bn_mode = 'train'  # train (released) | eval | none (BatchNorm removed)
-  c.alpha_init = 'normal'  # normal: |alpha_scale * N(0, 1)|; ones: alpha = 1
-  c.alpha_scale = 1e-3  # scale of the normal alpha draw
+  c = search_common.base('mobilenet', 'imagenet')
   c.schedule = 'oneshot'  # oneshot (argmax per block) | iterative_edge | ...
-  c.objective = 'zeros'  # op level: zeros (no data) | snip | grasp (labelled)
-  c.zeros_input = 'ones'  # zeros on: ones (one all-ones image) | data (batch)
-  c.flops_penalty = 'none'  # none | mul#log (release: R * FLOPs penalty)
-  c.data = 'tfds'  # the batch: tfds (prepared) | synthetic (tests)
-  c.data_dir = ''  # tfds data_dir; '' is tfds's default (~/tensorflow_datasets)
-  c.batch_size = 64  # images in the batch (snip, grasp, zeros_input=data)
   c.image_size = 224  # input height and width of the scored supernet
   c.width_mult = 1.0  # multiplies every width (tests: a narrow supernet)
-  c.num_seeds = 1  # K > 1: seeds seed..seed+K-1 scored together, consensus
-  c.ensemble_batch = 0  # seeds vmapped at once; 0: all on GPU/TPU, 1 on CPU
   return c

@@ -19,7 +19,6 @@ import dataclasses
 import io
 import os
 import pathlib
-import time
 
 import jax
 import matplotlib.figure
@@ -30,6 +29,9 @@ from configs import darts as darts_config
 from configs import nb201 as nb201_config
 from configs import proxy_nb201 as proxy_config
 from configs import train_cifar10 as train_config
+from freedarts_jax import data
+from freedarts_jax import nb201_table
+from freedarts_jax import runtime
 from freedarts_jax.search import driver
 
 SMALL_ENV = 'FREEDARTS_SMALL'  # 1: CPU-sized runs (the tests set it)
@@ -44,8 +46,6 @@ PROJECT_SEEDS_0_9 = {'cifar10_test': (93.50, 0.09),
                      'imagenet16_test': (45.02, 1.16)}
 NB201_OPTIMUM = {'cifar10_test': 94.37, 'cifar100_test': 73.51,
                  'imagenet16_test': 47.31}
-ACCURACIES = (('CIFAR-10', 'cifar10_test'), ('CIFAR-100', 'cifar100_test'),
-              ('ImageNet16-120', 'imagenet16_test'))
 
 
 def small() -> bool:
@@ -59,13 +59,7 @@ def workdir(name: str) -> pathlib.Path:
   The name carries the time, so running a notebook again never meets the
   previous run's result.json or training checkpoints.
   """
-  stamp = time.strftime('%Y%m%d-%H%M%S')
-  root = pathlib.Path(os.environ.get(WORKDIR_ENV, 'runs/nb'))
-  base = root / f'{name}-{stamp}'
-  path, i = base, 1
-  while path.exists():
-    path, i = base.with_name(f'{base.name}-{i}'), i + 1
-  return path
+  return runtime.fresh_workdir(os.environ.get(WORKDIR_ENV, 'runs/nb'), name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,13 +137,13 @@ def darts_search_config(be: Backend, is_small: bool
 
 
 def cifar10_prepared(data_dir: str = '') -> bool:
-  """Whether tfds's cifar10 is prepared in data_dir (never downloads)."""
+  """Whether the training pipeline can read cifar10 from data_dir (tfds,
+  prepared as array_record; never downloads)."""
   try:
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-    return bool(tfds.builder('cifar10', data_dir=data_dir or None
-                             ).is_prepared())
-  except Exception:  # noqa: BLE001  (tfds raises many kinds here)
+    data.open_split('cifar10', 'train', data_dir)
+  except data.Unavailable:
     return False
+  return True
 
 
 def train_config_for(genotype: str, is_small: bool, data_dir: str = '',
@@ -294,7 +288,7 @@ def compare_with_release(result: dict) -> str:
             f'{"consensus cell":>15} {"release (0-4)":>15} '
             f'{"project (0-9)":>15} {"optimum":>8}')
   lines = [header]
-  for label, col in ACCURACIES:
+  for label, col in nb201_table.ACCURACIES.values():
     s, r, p = stats[col], RELEASE[col], PROJECT_SEEDS_0_9[col]
     lines.append(
         f'{label:15} {s["mean"]:>14.2f} +- {s["std"]:4.2f} {bench[col]:>15.2f}'

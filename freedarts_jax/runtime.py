@@ -1,10 +1,12 @@
-"""Process set-up and provenance: compilation cache, versions, devices, files."""
+"""Process set-up and provenance: compilation cache, versions, devices, files
+and run folders."""
 
 import json
 import os
 import pathlib
 import platform
 import tempfile
+import time
 from importlib import metadata
 
 import jax
@@ -50,6 +52,29 @@ def device() -> dict[str, object]:
   return {'backend': jax.default_backend(), 'count': len(devices),
           'kind': devices[0].device_kind, 'host': platform.node(),
           'cpu_count': os.cpu_count()}
+
+
+def fresh_workdir(root, name: str) -> pathlib.Path:
+  """A run folder under root that does not exist yet (nothing is created).
+
+  Args:
+    root: the parent folder, e.g. runs/.
+    name: what the run is, e.g. 'nb201-cifar10-seed0'.
+
+  Returns:
+    root/NAME-YYYYmmdd-HHMMSS (local time), with -1, -2, ... appended when
+    that exists already, so a new run never meets an old run's files.
+  """
+  base = pathlib.Path(root) / f'{name}-{time.strftime("%Y%m%d-%H%M%S")}'
+  path, n = base, 1
+  while path.exists():
+    path, n = base.with_name(f'{base.name}-{n}'), n + 1
+  return path
+
+
+def result_path(workdir) -> pathlib.Path:
+  """Where a run writes its result.json: workdir/result.json."""
+  return pathlib.Path(workdir) / 'result.json'
 
 
 def write_text(path: pathlib.Path, text: str) -> None:

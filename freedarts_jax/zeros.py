@@ -31,9 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from freedarts_jax import layers
+from freedarts_jax import tree_util
 from freedarts_jax.init import torch_init
-
-Alpha = dict[str, jax.Array]  # name -> (edges, ops)
+from freedarts_jax.tree_util import Alpha
 
 # config.dtype -> the dtype the network computes in; 'float32_scaled' is the
 # overflow-safe float32 path (a `scaled` supernet, see layers.rescale).
@@ -67,16 +67,6 @@ def to_numpy(score: Score) -> tuple[np.ndarray, dict[str, np.ndarray]]:
   scores = {name: np.ldexp(np.asarray(v, np.float64), k[..., None, None])
             for name, v in score.scores.items()}
   return r, scores
-
-
-def cast(tree, dtype):
-  """Casts every floating leaf of a pytree to dtype."""
-  return jax.tree.map(lambda a: a.astype(dtype), tree)
-
-
-def linearise(variables):
-  """|theta|: every parameter and BatchNorm statistic by its absolute value."""
-  return jax.tree.map(jnp.abs, variables)
 
 
 def make_score_fn(
@@ -124,7 +114,7 @@ def make_score_fn(
   def score(variables, alpha: Alpha, mask: Alpha) -> Score:
     chex.assert_rank(jax.tree.leaves(alpha), 2)  # (edges, ops) each
     chex.assert_trees_all_equal_shapes(alpha, mask)
-    variables = linearise(cast(variables, dtype))
+    variables = tree_util.linearise(tree_util.cast(variables, dtype))
     alpha_eff = jax.tree.map(lambda a, m: a.astype(dtype) * m.astype(dtype),
                              alpha, mask)
     (_, (r, bias, log2_scale)), grads = jax.value_and_grad(

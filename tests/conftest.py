@@ -24,6 +24,7 @@ import pytest
 import freedarts_jax  # noqa: F401  (turns on float64 before any array exists)
 from configs import nb201 as nb201_config
 from freedarts_jax import zeros
+from freedarts_jax import tree_util
 
 
 def tiny_config(**overrides) -> ml_collections.ConfigDict:
@@ -45,10 +46,10 @@ def assert_scaled_equals_plain(plain, scaled, input_shape, alpha_shapes,
   `scaled` supernet's logits * 2**log2_scale + bias equal `plain`'s."""
   variables, alpha = zeros.make_init_fn(
       plain, input_shape, alpha_shapes, 'normal', 1e-3)(jax.random.key(1))
-  theta = jax.tree.map(lambda v: weight_factor * v,
-                       zeros.linearise(zeros.cast(variables, jnp.float64)))
+  theta = tree_util.linearise(tree_util.cast(variables, jnp.float64))
+  theta = jax.tree.map(lambda v: weight_factor * v, theta)
   x = jnp.ones((1, *input_shape), jnp.float64)
-  a = zeros.cast(alpha, jnp.float64)
+  a = tree_util.cast(alpha, jnp.float64)
   out = scaled.apply(theta, x, a)
   assert int(out.log2_scale) != 0  # the test exercises the scaling
   np.testing.assert_allclose(

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from freedarts_jax import nb201_table
 from freedarts_jax import notebook as nb
 from freedarts_jax.search import report
 
@@ -21,10 +22,10 @@ def _ensemble_result():
   scores = np.zeros((6, 5))
   scores[:, 3] = 1e-2
   stats = {c: {'mean': 90.0 + i, 'std': 0.5}
-           for i, (_, c) in enumerate(nb.ACCURACIES)}
+           for i, (_, c) in enumerate(nb201_table.ACCURACIES.values())}
   return {'ops': ops, 'edges': {'cell': edges},
           'scores': {'cell': scores.tolist()},
-          'benchmark': {c: 91.0 for _, c in nb.ACCURACIES},
+          'benchmark': {c: 91.0 for _, c in nb201_table.ACCURACIES.values()},
           'ensemble': {'seeds': [0, 1, 2], 'wins': {'cell': wins.tolist()},
                        'benchmark_stats': stats}}
 

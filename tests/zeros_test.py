@@ -8,6 +8,7 @@ import pytest
 from freedarts_jax import errors
 from freedarts_jax.search import driver
 from freedarts_jax import zeros
+from freedarts_jax import tree_util
 from freedarts_jax.spaces import nb201
 from tests.conftest import assert_scaled_equals_plain
 from tests.conftest import tiny_config
@@ -29,7 +30,7 @@ def test_score_equals_central_finite_difference(bn_mode):
   score = zeros.make_score_fn(model, SHAPE, jnp.float64)
   r, scores = zeros.to_numpy(score(variables, alpha, mask))
 
-  theta = zeros.linearise(zeros.cast(variables, jnp.float64))
+  theta = tree_util.linearise(tree_util.cast(variables, jnp.float64))
   x = jnp.ones((1, *SHAPE), jnp.float64)
   r_of = jax.jit(lambda a: jnp.sum(model.apply(theta, x, {'cell': a})))
   a64 = alpha['cell'].astype(jnp.float64)
@@ -168,7 +169,7 @@ def test_a_batch_and_a_factor_enter_r_before_the_gradient():
   r_g, s_g = zeros.to_numpy(zeros.make_score_fn(
       model, SHAPE, jnp.float64, factor=g)(variables, alpha, mask))
   assert r_g == r1
-  theta = zeros.linearise(zeros.cast(variables, jnp.float64))
+  theta = tree_util.linearise(tree_util.cast(variables, jnp.float64))
   a64 = {'cell': alpha['cell'].astype(jnp.float64)}
   dr = jax.grad(lambda a: jnp.sum(model.apply(
       theta, jnp.ones((1, *SHAPE), jnp.float64), a)))(a64)['cell']

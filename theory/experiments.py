@@ -178,7 +178,7 @@ def arch_level(config: ml_collections.ConfigDict, key: jax.Array) -> dict:
     records.append({
         'index': row['index'], 'arch': row['arch'],
         'connected': nb201.is_connected(nb201.from_string(row['arch'])),
-        'accuracy': row[nb201_table.TEST_COLUMN['cifar10']],
+        'accuracy': row[nb201_table.ACCURACIES['cifar10'].column],
         'B': geo('B'), 'lambda_min': geo('lambda_min'), 'cond': geo('cond'),
         'zeros_sum': float(np.mean([q['zeros_sum'] for q in qs]))})
   acc = [r['accuracy'] for r in records]

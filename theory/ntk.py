@@ -2,11 +2,12 @@
 
 Theta(x, x') = (1/K) sum_k J_k(x) J_k(x')^T, J_k the Jacobian of logit k with
 respect to the network parameters theta (not alpha), computed by
-`neural_tangents.empirical_ntk_fn` with its default implementation
-(JACOBIAN_CONTRACTION; STRUCTURED_DERIVATIVES and AUTO fail on current JAX,
-NTK_VECTOR_PRODUCTS needs more memory on CPU) on the pure apply function, in
-float64. BatchNorm must be in eval mode or removed: in train mode the
-statistics couple the samples and a per-sample kernel is ill-defined.
+`freedarts_jax.ntk.empirical_ntk` (per-sample Jacobians, contracted; tests
+check it against neural-tangents' `empirical_ntk_fn`, whose other
+implementations fail on current JAX or need more memory on CPU) on the pure
+apply function, in float64. BatchNorm must be in eval mode or removed: in
+train mode the statistics couple the samples and a per-sample kernel is
+ill-defined.
 
 Memory: the contraction holds the Jacobians of both arguments,
 n * K * P * 8 bytes each (P parameters); `gram` cuts the inputs into blocks
@@ -21,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from freedarts_jax import errors
-from freedarts_jax import zeros
-from theory import nt_compat
+from freedarts_jax import ntk as ntk_lib
+from freedarts_jax import tree_util
 
 NtkFn = Callable[..., jax.Array]
 
@@ -39,28 +40,25 @@ def make_ntk_fn(model: nn.Module) -> NtkFn:
     'params' collection is differentiated, the rest is held fixed), alpha
     (a dict of (edges, ops) arrays, or None for a discrete network) and two
     input batches (B, H, W, C); x2 may be None for x2 = x1. The kernel is
-    the mean over the K logits (neural-tangents' `trace_axes` averages).
+    the mean over the K logits (as neural-tangents' `trace_axes`).
   """
   if getattr(model, 'bn_mode', 'none') == 'train':
     raise errors.ConfigError(
         'the NTK needs bn_mode eval or none: train-mode BatchNorm couples '
         'the samples, so a per-sample kernel is ill-defined.')
-  nt = nt_compat.load()
 
   @jax.jit
   def ntk(variables, alpha, x1, x2):
-    variables = zeros.cast(variables, jnp.float64)
+    variables = tree_util.cast(variables, jnp.float64)
     rest = {k: v for k, v in variables.items() if k != 'params'}
-    alpha = None if alpha is None else zeros.cast(alpha, jnp.float64)
+    alpha = None if alpha is None else tree_util.cast(alpha, jnp.float64)
 
     def f(params, x):
       return model.apply({'params': params, **rest}, x, alpha)  # (B, K)
 
-    kernel_fn = nt.empirical_ntk_fn(f, trace_axes=(-1,), vmap_axes=0)
-    theta = kernel_fn(x1.astype(jnp.float64),
-                      None if x2 is None else x2.astype(jnp.float64),
-                      variables['params'])
-    return theta
+    return ntk_lib.empirical_ntk(
+        f, variables['params'], x1.astype(jnp.float64),
+        None if x2 is None else x2.astype(jnp.float64), per_sample=True)
 
   return ntk
 

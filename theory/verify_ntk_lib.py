@@ -49,9 +49,9 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
       'inputs': 'Gaussian images N(0, 1) (CIFAR-10 is not available '
                 'offline); random labels as centred one-hot rows',
       'dtype': 'float64',
-      'ntk': 'neural_tangents.empirical_ntk_fn, JACOBIAN_CONTRACTION, '
-             'averaged over the K logits (trace_axes), w.r.t. the network '
-             'parameters (not alpha)',
+      'ntk': 'freedarts_jax.ntk.empirical_ntk (per-sample Jacobians, '
+             'contracted, as neural_tangents.empirical_ntk_fn), averaged '
+             'over the K logits, w.r.t. the network parameters (not alpha)',
       'ridge': 'rel_ridge * trace(Theta) / n added to Theta before solving',
       'versions': {**runtime.versions(), 'neural_tangents': nt.__version__},
       'nt_compat_patches': list(nt_compat.PATCHES),

@@ -7,6 +7,7 @@ data/PROVENANCE.md): `lookup` by cell string, `row` by index.
 import csv
 import functools
 from importlib import resources
+from typing import NamedTuple
 
 from freedarts_jax import errors
 from freedarts_jax.spaces import nb201
@@ -14,9 +15,17 @@ from freedarts_jax.spaces import nb201
 COLUMNS = ('cifar10_valid', 'cifar10_test', 'cifar100_valid', 'cifar100_test',
            'imagenet16_valid', 'imagenet16_test', 'cifar10valid_test')
 SIZE = 15625
-# dataset -> the table column that FreeDARTS reports as its test accuracy.
-TEST_COLUMN = {'cifar10': 'cifar10_test', 'cifar100': 'cifar100_test',
-               'imagenet16': 'imagenet16_test'}
+
+
+class Accuracy(NamedTuple):
+  label: str  # the data set as NB201's paper names it
+  column: str  # the table column FreeDARTS reports as its test accuracy
+
+
+# config.dataset -> its accuracy column, in the order reports show them.
+ACCURACIES = {'cifar10': Accuracy('CIFAR-10', 'cifar10_test'),
+              'cifar100': Accuracy('CIFAR-100', 'cifar100_test'),
+              'imagenet16': Accuracy('ImageNet16-120', 'imagenet16_test')}
 
 
 class Table:

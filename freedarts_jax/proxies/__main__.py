@@ -21,7 +21,7 @@ from freedarts_jax import cli
 from freedarts_jax.proxies import bench
 from freedarts_jax import runtime
 
-_DEFAULT_CONFIG = (pathlib.Path(__file__).parent.parent / 'configs'
+_DEFAULT_CONFIG = (pathlib.Path(__file__).parents[2] / 'configs'
                    / 'proxy_nb201.py')
 
 _CONFIG = cli.define_config(str(_DEFAULT_CONFIG))

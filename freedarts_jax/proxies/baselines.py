@@ -7,11 +7,10 @@ k^2 C_s^2 weights (plus 2 C_s of BatchNorm affine in NB201's evaluation
 network) and k^2 C_s^2 H_s^2 multiply-adds.
 """
 
-import math
-
 import jax
 import jax.numpy as jnp
 
+from freedarts_jax import tree_util
 from freedarts_jax.proxies import Proxy
 from freedarts_jax.proxies import Setup
 from freedarts_jax.spaces import nb201
@@ -42,7 +41,7 @@ def fixed_params(setup: Setup) -> int:
                         genotype=('none',) * len(nb201.EDGES))
   x = jax.ShapeDtypeStruct((1, *setup.input_shape), jnp.float32)
   shapes = jax.eval_shape(model.init, jax.random.key(0), x)
-  return sum(math.prod(t.shape) for t in jax.tree.leaves(shapes['params']))
+  return tree_util.count_params(shapes['params'])
 
 
 def fixed_flops(setup: Setup) -> int:

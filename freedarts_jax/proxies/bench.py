@@ -31,6 +31,7 @@ from freedarts_jax.proxies import report as proxy_report
 from freedarts_jax.proxies import routed
 from freedarts_jax import runtime
 from freedarts_jax import nb201_table
+from freedarts_jax import tree_util
 from freedarts_jax.init import torch_init
 from freedarts_jax.init import torch_init_fn
 from freedarts_jax.spaces import nb201
@@ -108,12 +109,28 @@ def one_hots(indices: np.ndarray) -> np.ndarray:
   out = np.zeros((len(indices), len(nb201.EDGES), len(nb201.OPS)),
                  np.float32)
   for i, index in enumerate(indices):
-    if index < 0:  # padding: no cell (an all-zero alpha)
-      continue
-    genotype = nb201.from_string(table.archs[int(index)])
-    out[i, np.arange(len(nb201.EDGES)),
-        [nb201.OPS.index(op) for op in genotype]] = 1
+    if index >= 0:  # -1: padding, no cell (an all-zero alpha)
+      out[i] = tree_util.one_hot(
+          nb201.from_string(table.archs[int(index)]), nb201.OPS)
   return out
+
+
+def data_batch(config, setup: proxies.Setup,
+               key: jax.Array) -> tuple[np.ndarray, np.ndarray, str]:
+  """Images (B, H, W, 3) float32, labels (B,) int32 and their description:
+  CIFAR-10 training images drawn with config.seed (data=cifar10, when tfds
+  can read them), else Gaussian ones from `key`, the description says why."""
+  note = 'gaussian (synthetic N(0, 1) images, uniform labels)'
+  if config.data == 'cifar10':
+    try:
+      x, y = data.labelled_batch('cifar10', config.batch_size, config.seed,
+                                 config.data_dir, setup.input_shape)
+      return x, y, f'cifar10 (tfds train split, {config.batch_size} images)'
+    except data.Unavailable as e:
+      note = f'gaussian (cifar10 not prepared: {str(e)[:200]})'
+  x, y = data.gaussian_batch(key, config.batch_size, setup.input_shape,
+                             setup.num_classes)
+  return np.asarray(x), np.asarray(y), note
 
 
 def settings_id(config) -> str:
@@ -374,9 +391,7 @@ def run_proxy_bench(config: ml_collections.ConfigDict, workdir,
   batch = (np.zeros((2, *setup.input_shape), np.float32),
            np.zeros((2,), np.int32))
   if any(p.needs_data for p in chosen):
-    x, y, data_note = data.make_batch(
-        config.data, keys['data'], config.seed, config.batch_size,
-        setup.input_shape, setup.num_classes, config.data_dir)
+    x, y, data_note = data_batch(config, setup, keys['data'])
     batch = (x, y)
   folder = workdir / 'partial' / settings_id(config)
   partials = {p.name: Partial(folder, p.name, process) for p in chosen}

@@ -7,14 +7,10 @@ its absolute value, so neither reads the batch.
 import jax
 import jax.numpy as jnp
 
+from freedarts_jax import tree_util
 from freedarts_jax import zeros
 from freedarts_jax.proxies import Proxy
 from freedarts_jax.proxies import Setup
-
-
-def is_weight(path) -> bool:
-  """Conv and linear kernels: the 'layers' that the published proxies sum."""
-  return getattr(path[-1], 'key', None) == 'kernel'
 
 
 def make_synflow(setup: Setup):
@@ -42,11 +38,10 @@ def make_synflow(setup: Setup):
 
   def score(variables, alpha, batch):
     del batch
-    v = zeros.linearise(zeros.cast(variables, dtype))
-    a = zeros.cast(alpha, dtype)
+    v = tree_util.linearise(tree_util.cast(variables, dtype))
+    a = tree_util.cast(alpha, dtype)
     x = jnp.ones((1, *setup.input_shape), dtype)  # (1, H, W, 3)
-    tangent = jax.tree_util.tree_map_with_path(
-        lambda p, t: t if is_weight(p) else jnp.zeros_like(t), v)
+    tangent = tree_util.kernels_only(v)
 
     def r(w):  # R, or its scaled part r and log2 of the scale
       out = model.apply(w, x, a)

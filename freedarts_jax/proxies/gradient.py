@@ -11,10 +11,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from freedarts_jax import zeros
+from freedarts_jax import tree_util
 from freedarts_jax.proxies import Proxy
 from freedarts_jax.proxies import Setup
-from freedarts_jax.proxies.data_free import is_weight
 
 DTYPE = jnp.float32
 
@@ -35,13 +34,8 @@ def _loss_fn(model, variables, alpha, batch):
   return loss
 
 
-def _weights(tree) -> list[jax.Array]:
-  flat, _ = jax.tree_util.tree_flatten_with_path(tree)
-  return [leaf for path, leaf in flat if is_weight(path)]
-
-
 def _prepare(variables, alpha):
-  return zeros.cast(variables, DTYPE), zeros.cast(alpha, DTYPE)
+  return tree_util.cast(variables, DTYPE), tree_util.cast(alpha, DTYPE)
 
 
 def make_snip(setup: Setup):
@@ -54,7 +48,8 @@ def make_snip(setup: Setup):
     g = jax.grad(loss)(variables['params'])
     return {'snip': sum(
         jnp.sum(jnp.abs(w * gw))
-        for w, gw in zip(_weights(variables['params']), _weights(g)))}
+        for w, gw in zip(tree_util.kernel_leaves(variables['params']),
+                         tree_util.kernel_leaves(g)))}
 
   return score
 
@@ -68,7 +63,7 @@ def make_grad_norm(setup: Setup):
     g = jax.grad(_loss_fn(model, variables, alpha, batch))(
         variables['params'])
     return {'grad_norm': sum(jnp.sqrt(jnp.sum(jnp.square(gw)))
-                             for gw in _weights(g))}
+                             for gw in tree_util.kernel_leaves(g))}
 
   return score
 
@@ -86,11 +81,11 @@ def make_grasp(setup: Setup):
     params = variables['params']
     grad = jax.grad(_loss_fn(model, variables, alpha, batch))
     g = jax.lax.stop_gradient(grad(params))
-    g = jax.tree_util.tree_map_with_path(
-        lambda p, t: t if is_weight(p) else jnp.zeros_like(t), g)
+    g = tree_util.kernels_only(g)
     _, hg = jax.jvp(grad, (params,), (g,))
     return {'grasp': sum(jnp.sum(-w * h)
-                         for w, h in zip(_weights(params), _weights(hg)))}
+                         for w, h in zip(tree_util.kernel_leaves(params),
+                                         tree_util.kernel_leaves(hg)))}
 
   return score
 

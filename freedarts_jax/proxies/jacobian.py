@@ -5,7 +5,8 @@ jacob_cov, naswot, te_nas. BatchNorm in train mode, as published.
 import jax
 import jax.numpy as jnp
 
-from freedarts_jax import zeros
+from freedarts_jax import ntk as ntk_lib
+from freedarts_jax import tree_util
 from freedarts_jax.proxies import Proxy
 from freedarts_jax.proxies import Setup
 from freedarts_jax.spaces import nb201
@@ -25,7 +26,7 @@ def make_jacob_cov(setup: Setup):
   model = setup.model('train')
 
   def score(variables, alpha, batch):
-    v, a = zeros.cast(variables, DTYPE), zeros.cast(alpha, DTYPE)
+    v, a = tree_util.cast(variables, DTYPE), tree_util.cast(alpha, DTYPE)
     x = batch[0].astype(DTYPE)
     jac = jax.grad(lambda x: jnp.sum(model.apply(v, x, a)))(x)
     j = jac.reshape(x.shape[0], -1).astype(jnp.float64)  # (B, H * W * 3)
@@ -52,7 +53,7 @@ def _relu_multiplicity(path, alpha_cell) -> jax.Array | float:
 
 def naswot_kernel(model, variables, alpha, x) -> jax.Array:
   """K_H (B, B) float64 of the batch x on the cell's network."""
-  v, a = zeros.cast(variables, DTYPE), zeros.cast(alpha, DTYPE)
+  v, a = tree_util.cast(variables, DTYPE), tree_util.cast(alpha, DTYPE)
   x = x.astype(DTYPE)
   _, state = model.apply(v, x, a, mutable=['intermediates'])
   flat, _ = jax.tree_util.tree_flatten_with_path(state['intermediates'])
@@ -96,24 +97,20 @@ def make_te_nas(setup: Setup):
   model = setup.model('train')
 
   def score(variables, alpha, batch):
-    v, a = zeros.cast(variables, DTYPE), zeros.cast(alpha, DTYPE)
+    v, a = tree_util.cast(variables, DTYPE), tree_util.cast(alpha, DTYPE)
     x = batch[0].astype(DTYPE)
     flat, tree = jax.tree_util.tree_flatten_with_path(v['params'])
     mask = [_is_ntk_weight(p) for p, _ in flat]
     weights = [t for (_, t), m in zip(flat, mask) if m]
     others = [t for (_, t), m in zip(flat, mask) if not m]
 
-    def f(ws):  # weights -> (B,) summed logits
+    def f(ws, x):  # weights -> (B,) summed logits
       it_w, it_o = iter(ws), iter(others)
       params = jax.tree_util.tree_unflatten(
           tree, [next(it_w) if m else next(it_o) for m in mask])
       return jnp.sum(model.apply({**v, 'params': params}, x, a), axis=-1)
 
-    jac = jax.jacrev(f)(weights)  # per leaf (B, *shape)
-    b = x.shape[0]
-    ntk = sum(jnp.einsum('np,mp->nm', j.reshape(b, -1).astype(jnp.float64),
-                         j.reshape(b, -1).astype(jnp.float64))
-              for j in jac)
+    ntk = ntk_lib.empirical_ntk(f, weights, x)  # (B, B) float64
     eig = jnp.linalg.eigvalsh(ntk)
     cond = eig[-1] / eig[0]
     return {'te_nas': -jnp.where(jnp.isnan(cond), 1e5, cond)}

@@ -16,7 +16,7 @@ from scipy import stats
 from freedarts_jax import runtime
 from freedarts_jax import nb201_table
 
-ACCURACY = ('cifar10_test', 'cifar100_test', 'imagenet16_test')
+ACCURACY = tuple(a.column for a in nb201_table.ACCURACIES.values())
 # |Spearman| over all of NB201 (docs/design.md section 5): Abdelfattah et
 # al. 2021 on CIFAR-10 (an older table), their synflow on all three data
 # sets, and a PyTorch per-cell synflow (BatchNorm removed, float64) on the

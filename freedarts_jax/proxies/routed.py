@@ -22,9 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from freedarts_jax import layers
-from freedarts_jax import zeros
+from freedarts_jax import tree_util
 from freedarts_jax.proxies import Setup
-from freedarts_jax.proxies.data_free import is_weight
 from freedarts_jax.spaces import nb201
 
 SKIP = nb201.OPS.index('skip_connect')
@@ -172,12 +171,11 @@ def make_synflow(setup: Setup, cap: int):
 
   def score(variables, alphas, batch):
     del batch
-    v = zeros.linearise(zeros.cast(variables, dtype))
+    v = tree_util.linearise(tree_util.cast(variables, dtype))
     ops = _ops_of(alphas)
     mult = jnp.ones(ops.shape, dtype)
     x1 = jnp.ones((1, *setup.input_shape), dtype)
-    tangent = jax.tree_util.tree_map_with_path(
-        lambda p, t: t if is_weight(p) else jnp.zeros_like(t), v)
+    tangent = tree_util.kernels_only(v)
 
     def r(w):  # per cell R without the bias, in units of 2**log2_scale
       logits, k, _ = routed_apply(setup, 'none', w, x1, ops, mult, cap,
@@ -196,7 +194,7 @@ def make_zeros(setup: Setup, cap: int):
 
   def score(variables, alphas, batch):
     del batch
-    v = zeros.linearise(zeros.cast(variables, dtype))
+    v = tree_util.linearise(tree_util.cast(variables, dtype))
     ops = _ops_of(alphas)
     x1 = jnp.ones((1, *setup.input_shape), dtype)
 

@@ -8,7 +8,6 @@ With no flags it runs configs/nb201.py into a fresh folder under runs/.
 the proxies of the same names do (docs/design.md section 7).
 """
 
-import datetime
 import pathlib
 
 from absl import app
@@ -19,7 +18,7 @@ from freedarts_jax.search import report
 from freedarts_jax import runtime
 from freedarts_jax.search import driver
 
-_DEFAULT_CONFIG = pathlib.Path(__file__).parent.parent / 'configs' / 'nb201.py'
+_DEFAULT_CONFIG = pathlib.Path(__file__).parents[2] / 'configs' / 'nb201.py'
 
 _CONFIG = cli.define_config(str(_DEFAULT_CONFIG))
 _WORKDIR = flags.DEFINE_string(
@@ -28,25 +27,16 @@ _OVERWRITE = flags.DEFINE_bool(
     'overwrite', False, 'Replace an existing DIR/result.json.')
 
 
-def _fresh_workdir(config) -> pathlib.Path:
-  stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
-  base = pathlib.Path('runs') / (
-      f'{config.space}-{config.dataset}-seed{config.seed}-{stamp}')
-  path, n = base, 1
-  while path.exists():
-    path, n = pathlib.Path(f'{base}-{n}'), n + 1
-  return path
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   config = cli.config_value(_CONFIG)
-  workdir = _WORKDIR.value or _fresh_workdir(config)
+  workdir = _WORKDIR.value or runtime.fresh_workdir(
+      'runs', f'{config.space}-{config.dataset}-seed{config.seed}')
   runtime.enable_compilation_cache()
   result = driver.run_search(config, workdir, _OVERWRITE.value)
   print(report.format_result(result))
-  print(f'wrote {driver.result_path(workdir)}')
+  print(f'wrote {runtime.result_path(workdir)}')
 
 
 if __name__ == '__main__':

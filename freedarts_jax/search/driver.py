@@ -199,10 +199,6 @@ def _objective_fields(config) -> dict:
   return fields
 
 
-def result_path(workdir) -> pathlib.Path:
-  return pathlib.Path(workdir) / 'result.json'
-
-
 def _init(config, model, input_shape, space, seeds):
   """Variables, alpha and the guard's perturbed alpha, stacked over seeds."""
   init = zeros.make_init_fn(model, input_shape, space.alpha_shapes,
@@ -235,10 +231,11 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
   """
   t_start = time.perf_counter()
   space = validation.check(config)
-  if workdir is not None and result_path(workdir).exists() and not overwrite:
+  done = None if workdir is None else runtime.result_path(workdir)
+  if done is not None and done.exists() and not overwrite:
     raise errors.FreeDartsError(
-        f'{result_path(workdir)} exists; pass --overwrite to replace it or '
-        'choose another --workdir.')
+        f'{done} exists; pass --overwrite to replace it or choose another '
+        '--workdir.')
   hw, num_classes = space.datasets[config.dataset]
   if space.input_size is not None:
     hw = space.input_size(config)
@@ -334,5 +331,5 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
       result['artifacts'] = space.write_artifacts(
           genotypes[0] if len(seeds) == 1 else summary['consensus_genotype'],
           pathlib.Path(workdir))
-    runtime.write_json(result_path(workdir), result)
+    runtime.write_json(runtime.result_path(workdir), result)
   return result

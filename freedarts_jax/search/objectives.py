@@ -26,86 +26,16 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
+import optax
 
-from freedarts_jax import errors
+from freedarts_jax import data
+from freedarts_jax import tree_util
 from freedarts_jax import zeros
 
 OBJECTIVES = ('zeros', 'snip', 'grasp')
 DATA = ('tfds', 'synthetic')
 
-# dataset -> tfds builder name; None where tfds has no builder.
-TFDS_NAMES = {'cifar10': 'cifar10', 'cifar100': 'cifar100',
-              'imagenet': 'imagenet2012', 'imagenet16': None}
-# Per-channel mean and standard deviation of the training images (0..1).
-_NORMALISE = {
-    'cifar10': ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    'cifar100': ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-    'imagenet': ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-}
-
-Batch = tuple[jax.Array, jax.Array]  # images (B, H, W, C), labels (B,) int32
-
-
-def synthetic_batch(key: jax.Array, batch_size: int,
-                    input_shape: tuple[int, ...], num_classes: int) -> Batch:
-  """Standard-normal images and uniform labels: for tests, not for results."""
-  image_key, label_key = jax.random.split(key)
-  images = jax.random.normal(image_key, (batch_size, *input_shape),
-                             jnp.float32)  # (B, H, W, C)
-  labels = jax.random.randint(label_key, (batch_size,), 0, num_classes,
-                              jnp.int32)  # (B,)
-  return images, labels
-
-
-def _missing(config, why: str) -> errors.DataError:
-  name = TFDS_NAMES.get(config.dataset) or config.dataset
-  who = (f'config.objective={config.objective}' if config.objective != 'zeros'
-         else 'config.zeros_input=data')
-  return errors.DataError(
-      f'{who} needs a labelled batch of '
-      f'{config.dataset} and {why}. Prepare the data set on a machine with '
-      f'TensorFlow (`tfds build {name} --data_dir=DIR`, then copy DIR here '
-      'and pass --config.data_dir=DIR), or pass --config.data=synthetic for '
-      'a run whose scores mean nothing (random images and labels; the result '
-      'says so), or use --config.objective=zeros with '
-      '--config.zeros_input=ones, which needs no data.')
-
-
-def tfds_batch(config: ml_collections.ConfigDict, batch_size: int,
-               input_shape: tuple[int, ...]) -> Batch:
-  """`batch_size` training images of config.dataset from a prepared tfds set.
-
-  The examples are drawn without replacement with a generator seeded by
-  config.seed, scaled to 0..1, resized to input_shape and normalised per
-  channel. Raises errors.DataError (with what to do) when tensorflow_datasets
-  is not installed or the data set is not prepared under config.data_dir.
-  """
-  name = TFDS_NAMES.get(config.dataset)
-  if name is None:
-    raise _missing(config, 'tfds has no builder for it')
-  try:
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise _missing(config, 'tensorflow_datasets is not installed') from e
-  try:
-    source = tfds.data_source(name, split='train',
-                              data_dir=config.data_dir or None,
-                              download=False)
-  except Exception as e:  # tfds raises several types for a missing set
-    raise _missing(config, f'tfds could not open it ({e})') from e
-  rng = np.random.default_rng(config.seed)
-  index = rng.choice(len(source), batch_size, replace=False)
-  examples = [source[int(i)] for i in index]
-  images = np.stack([np.asarray(x['image'], np.float32) / 255.0
-                     for x in examples])  # (B, h, w, 3)
-  mean, std = _NORMALISE[config.dataset]
-  images = (images - np.asarray(mean, np.float32)) / np.asarray(std,
-                                                                np.float32)
-  images = jax.image.resize(jnp.asarray(images, jnp.float32),
-                            (batch_size, *input_shape), 'bilinear')
-  labels = jnp.asarray([int(x['label']) for x in examples], jnp.int32)
-  return images, labels
+Batch = data.Batch  # images (B, H, W, C), labels (B,) int32
 
 
 def needs_batch(config: ml_collections.ConfigDict) -> bool:
@@ -115,17 +45,45 @@ def needs_batch(config: ml_collections.ConfigDict) -> bool:
 
 def load_batch(config: ml_collections.ConfigDict,
                input_shape: tuple[int, ...], num_classes: int) -> Batch:
-  """The labelled batch that config.data names."""
+  """The labelled batch that config.data names.
+
+  data=tfds: config.batch_size training images of config.dataset from a
+  prepared tfds set (`data.labelled_batch`: drawn with config.seed, resized
+  to input_shape, normalised); data=synthetic: Gaussian images and uniform
+  labels drawn from config.seed.
+
+  Raises:
+    data.Unavailable: data=tfds and the set cannot be read; the message
+      says why and what to run, or which settings need no data.
+  """
   if config.data == 'synthetic':
     key = jax.random.fold_in(jax.random.key(config.seed), 0x5eed)
-    return synthetic_batch(key, config.batch_size, input_shape, num_classes)
-  return tfds_batch(config, config.batch_size, input_shape)
+    return data.gaussian_batch(key, config.batch_size, input_shape,
+                               num_classes)
+  who = (f'config.objective={config.objective}' if config.objective != 'zeros'
+         else 'config.zeros_input=data')
+  images, labels = data.labelled_batch(
+      config.dataset, config.batch_size, config.seed, config.data_dir,
+      input_shape, purpose=f'{who} needs a labelled batch of {config.dataset}',
+      instead=('Or pass --config.data=synthetic for a run whose scores mean '
+               'nothing (random images and labels; the result says so), or '
+               'use --config.objective=zeros with --config.zeros_input=ones, '
+               'which needs no data.'))
+  return jnp.asarray(images), jnp.asarray(labels)
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-  """Mean cross-entropy (PyTorch's CrossEntropyLoss); logits (B, classes)."""
-  log_p = jax.nn.log_softmax(logits, axis=-1)
-  return -jnp.mean(jnp.take_along_axis(log_p, labels[:, None], axis=-1))
+  """Mean cross-entropy (PyTorch's CrossEntropyLoss).
+
+  Args:
+    logits: (B, classes).
+    labels: (B,) int32.
+
+  Returns:
+    A scalar in the logits' dtype.
+  """
+  return jnp.mean(
+      optax.softmax_cross_entropy_with_integer_labels(logits, labels))
 
 
 def hvp(f: Callable, x, v):
@@ -160,10 +118,11 @@ def make_objective_fn(objective: str, model: nn.Module, batch: Batch,
     return cross_entropy(logits, labels)
 
   @jax.jit
-  def score(variables, alpha: zeros.Alpha, mask: zeros.Alpha) -> zeros.Score:
+  def score(variables, alpha: tree_util.Alpha,
+            mask: tree_util.Alpha) -> zeros.Score:
     chex.assert_rank(jax.tree.leaves(alpha), 2)  # (edges, ops) each
     chex.assert_trees_all_equal_shapes(alpha, mask)
-    variables = zeros.cast(variables, dtype)
+    variables = tree_util.cast(variables, dtype)
     alpha_eff = jax.tree.map(lambda a, m: a.astype(dtype) * m.astype(dtype),
                              alpha, mask)
     f = lambda a: loss(a, variables)

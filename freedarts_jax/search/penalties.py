@@ -20,12 +20,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from freedarts_jax.tree_util import Alpha
+
 PENALTIES = ('none', 'mul#log')
 MUL_LOG_SCALE = 0.2  # ProxylessNAS's alpha of the 'mul#log' loss
 MUL_LOG_POWER = 0.3  # its beta
 MUL_LOG_REFERENCE = 475e6  # the reference FLOPs (multiply-adds)
 
-Alpha = dict[str, jax.Array]  # name -> (edges, ops)
 Factor = Callable[[Alpha], jax.Array]
 
 

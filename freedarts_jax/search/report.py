@@ -1,7 +1,6 @@
 """Human-readable summary of a search result."""
 
-_ACCURACIES = (('CIFAR-10', 'cifar10_test'), ('CIFAR-100', 'cifar100_test'),
-               ('ImageNet16-120', 'imagenet16_test'))
+from freedarts_jax import nb201_table
 
 
 def score_table(result: dict, name: str) -> list[str]:
@@ -30,7 +29,8 @@ def format_result(result: dict) -> str:
   if bench:
     lines.append('NB201 test accuracy (shipped table, index '
                  f'{bench["index"]}): ' + ', '.join(
-                     f'{name} {bench[col]:.2f}' for name, col in _ACCURACIES))
+                     f'{name} {bench[col]:.2f}'
+                     for name, col in nb201_table.ACCURACIES.values()))
   if 'eval_params' in result:
     lines.append(f'{result["eval_network"]}: {result["eval_params"]:,} '
                  f'parameters (DARTS-V2: {result["darts_v2_params"]:,})')
@@ -52,7 +52,7 @@ def format_result(result: dict) -> str:
     if stats:
       lines.append('over the seeds\' cells: ' + ', '.join(
           f'{name} {stats[col]["mean"]:.2f} +- {stats[col]["std"]:.2f}'
-          for name, col in _ACCURACIES))
+          for name, col in nb201_table.ACCURACIES.values()))
   t = result['timing']
   lines.append(f'time: init {t["init_s"]:.1f} s, compile {t["compile_s"]:.1f}'
                f' s, scoring {t["score_s"]:.2f} s over '

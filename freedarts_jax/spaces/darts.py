@@ -9,7 +9,6 @@ a subset of the supernet's. Ops, edges and genotypes: darts_genotype.py.
 """
 
 import functools
-import math
 
 import flax.linen as nn
 import jax
@@ -17,6 +16,7 @@ import jax.numpy as jnp
 
 from freedarts_jax import errors
 from freedarts_jax import layers
+from freedarts_jax import tree_util
 from freedarts_jax.spaces import darts_eval
 from freedarts_jax.spaces import darts_genotype
 from freedarts_jax.spaces import darts_ops
@@ -203,7 +203,7 @@ def count_params(model: nn.Module, input_hw: int, alpha: bool) -> int:
     args += ({k: jax.ShapeDtypeStruct(s, jnp.float32)
               for k, s in alpha_shapes().items()},)
   variables = jax.eval_shape(model.init, jax.random.key(0), *args)
-  return sum(math.prod(v.shape) for v in jax.tree.leaves(variables['params']))
+  return tree_util.count_params(variables['params'])
 
 
 @functools.cache

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from freedarts_jax import errors
+from freedarts_jax import tree_util
 
 OPS = ('none', 'max_pool_3x3', 'avg_pool_3x3', 'skip_connect', 'sep_conv_3x3',
        'sep_conv_5x5', 'dil_conv_3x3', 'dil_conv_5x5')
@@ -222,10 +223,5 @@ def edge_ops(pairs: Pairs) -> tuple[tuple[str, ...], ...]:
 
 def one_hot(genotype: Genotype) -> dict[str, np.ndarray]:
   """{'normal': (14, 8), 'reduce': (14, 8)}: 1 for each op the cells keep."""
-  out = {}
-  for kind in CELLS:
-    hot = np.zeros((len(EDGES), len(OPS)))
-    for e, ops in enumerate(edge_ops(getattr(genotype, kind))):
-      hot[e, [OPS.index(op) for op in ops]] = 1
-    out[kind] = hot
-  return out
+  return {kind: tree_util.one_hot(edge_ops(getattr(genotype, kind)), OPS)
+          for kind in CELLS}

@@ -23,6 +23,7 @@ import numpy as np
 
 from freedarts_jax import errors
 from freedarts_jax import layers
+from freedarts_jax import tree_util
 from freedarts_jax.spaces import space
 
 KERNELS = (3, 5, 7)
@@ -257,9 +258,7 @@ def _describe(genotype: Genotype) -> dict:
 
 
 def _one_hot(genotype: Genotype) -> dict:
-  out = np.zeros((NUM_BLOCKS, len(OPS)))
-  out[np.arange(len(genotype)), [OPS.index(op) for op in genotype]] = 1
-  return {'blocks': out}
+  return {'blocks': tree_util.one_hot(genotype, OPS)}
 
 
 def _labels() -> tuple[str, ...]:

@@ -18,6 +18,7 @@ import numpy as np
 from freedarts_jax import errors
 from freedarts_jax import layers
 from freedarts_jax import nb201_table
+from freedarts_jax import tree_util
 from freedarts_jax.spaces import space
 
 OPS = ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3', 'avg_pool_3x3')
@@ -281,9 +282,7 @@ def _describe(genotype: Genotype) -> dict:
 
 
 def _one_hot(genotype: Genotype) -> dict:
-  out = np.zeros((len(EDGES), len(OPS)))
-  out[np.arange(len(genotype)), [OPS.index(op) for op in genotype]] = 1
-  return {'cell': out}
+  return {'cell': tree_util.one_hot(genotype, OPS)}
 
 
 def _benchmark(genotype: Genotype) -> dict:

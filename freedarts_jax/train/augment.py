@@ -10,20 +10,7 @@ crop, flip, colour jitter, normalisation; evaluation: resize and centre crop.
 import numpy as np
 from PIL import Image
 
-# Per-channel mean and standard deviation of the training images (RGB, 0-1).
-NORMALISATION = {
-    'cifar10': ((0.49139968, 0.48215827, 0.44653124),
-                (0.24703233, 0.24348505, 0.26158768)),
-    'cifar100': ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-    'imagenet2012': ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-    'synthetic': ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25)),
-}
-
-
-def normalise(images: np.ndarray, dataset: str) -> np.ndarray:
-  """uint8 (B, H, W, 3) -> float32, (x / 255 - mean) / std per channel."""
-  mean, std = (np.asarray(v, np.float32) for v in NORMALISATION[dataset])
-  return (images.astype(np.float32) / 255.0 - mean) / std
+from freedarts_jax import data
 
 
 def crop_flip(images: np.ndarray, rng: np.random.Generator,
@@ -72,7 +59,7 @@ def cutout(images: np.ndarray, rng: np.random.Generator,
 def cifar_train(images: np.ndarray, rng: np.random.Generator, dataset: str,
                 cutout_length: int) -> np.ndarray:
   """DARTS's CIFAR training augmentation: uint8 -> float32 (B, H, W, 3)."""
-  x = normalise(crop_flip(images, rng), dataset)
+  x = data.normalise(crop_flip(images, rng), dataset)
   return cutout(x, rng, cutout_length)
 
 

@@ -1,9 +1,9 @@
 """Input pipelines: tensorflow-datasets sources, synthetic data, batches.
 
-Data sets are read with `tfds.data_source` (array_record files, random
-access), which needs no TensorFlow; preparing one (`tfds build`) does, so it
-is done once on a machine that has it. CIFAR splits are read into memory once;
-ImageNet images are decoded and augmented per batch in a thread pool.
+Data sets are read with `freedarts_jax.data.open_split` (tfds.data_source:
+array_record files, random access, no TensorFlow, never downloads). CIFAR
+splits are read into memory once; ImageNet images are decoded and augmented
+per batch in a thread pool.
 
 Determinism: the order of epoch e is a permutation drawn from (seed, e) and
 the augmentation of step s of epoch e from (seed, e, s), so a run restarted at
@@ -18,6 +18,7 @@ import os
 import numpy as np
 import tqdm
 
+from freedarts_jax import data
 from freedarts_jax import errors
 from freedarts_jax.train import augment
 
@@ -28,8 +29,6 @@ DATASETS = {
     'imagenet2012': (224, 1000, 'train', 'validation'),
     'synthetic': (None, 10, 'train', 'test'),  # side: config.image_size
 }
-MANUAL = {'imagenet2012': ('ILSVRC2012_img_train.tar',
-                          'ILSVRC2012_img_val.tar')}
 
 
 @dataclasses.dataclass
@@ -72,56 +71,24 @@ def synthetic(split: str, num_examples: int, image_size: int,
   return Source('synthetic', num_classes, images, labels)
 
 
-def _not_prepared(name: str, data_dir: str | None, cause: Exception):
-  where = data_dir or os.environ.get('TFDS_DATA_DIR') or (
-      '~/tensorflow_datasets (the tfds default)')
-  build = (f'tfds build {name} --data_dir={data_dir or where} '
-           '--file_format=array_record')
-  if name in MANUAL:
-    manual = os.path.join(data_dir or where, 'downloads', 'manual')
-    how = (f'{name} cannot be downloaded automatically: put '
-           f'{" and ".join(MANUAL[name])} (from image-net.org, after '
-           f'registering) in {manual}, then run `{build}` on a machine with '
-           'TensorFlow')
-  else:
-    how = (f'prepare it once with `{build}` on a machine with TensorFlow and '
-           'internet access, and copy the folder here')
-  return errors.DataError(
-      f'data set {name!r} is not prepared in {where} (tfds: '
-      f'{str(cause).splitlines()[0]}); {how}. Training reads the prepared '
-      'array_record files through tfds.data_source and never downloads; '
-      'set --config.data_dir to the folder that holds them, or use '
-      '--config.dataset=synthetic for a smoke run.')
-
-
 def tfds_source(name: str, split: str, data_dir: str | None) -> Source:
-  """A prepared tfds split; DataError at once when it is not there.
+  """A prepared tfds split (`freedarts_jax.data.open_split`).
 
   Args:
     name: cifar10 | cifar100 | imagenet2012.
     split: tfds split name.
-    data_dir: the tfds data folder (None: tfds's default).
+    data_dir: the tfds data folder (None: $TFDS_DATA_DIR or tfds's default).
 
   Returns:
     A Source; CIFAR is read into memory (tens of seconds for 50,000 images).
-  """
-  import tensorflow_datasets as tfds  # only the training pipeline needs it
 
-  try:
-    records = tfds.data_source(name, split=split, data_dir=data_dir,
-                               download=False)
-  except Exception as e:  # noqa: BLE001  (tfds raises many kinds here)
-    try:
-      prepared = tfds.builder(name, data_dir=data_dir).is_prepared()
-    except Exception:  # noqa: BLE001
-      prepared = False
-    if not prepared:
-      raise _not_prepared(name, data_dir, e) from e
-    raise errors.DataError(
-        f'data set {name!r} in {data_dir or "the tfds default folder"} '
-        f'cannot be read without TensorFlow ({str(e).splitlines()[0]}): '
-        f'prepare it again with `tfds build {name} --data_dir=... '
-        '--file_format=array_record`.') from e
+  Raises:
+    data.Unavailable: at once, with the reason and the command to run.
+  """
+  records = data.open_split(
+      name, split, data_dir, purpose=f'training on {name}',
+      instead='Training never downloads; use --config.dataset=synthetic for '
+              'a smoke run.')
   num_classes = DATASETS[name][1]
   if name == 'imagenet2012':
     return Source(name, num_classes, records=records)
@@ -190,7 +157,7 @@ class Pipeline:
     else:
       out = self._pool.map(lambda im: augment.imagenet_eval(im, size), images)
     mean, std = (np.asarray(v, np.float32)
-                 for v in augment.NORMALISATION['imagenet2012'])
+                 for v in data.NORMALISATION['imagenet2012'])
     return (np.stack(list(out)) - mean) / std
 
   def train_batch(self, epoch: int, step: int,
@@ -233,7 +200,7 @@ class Pipeline:
       if self.test.records is not None:
         yield self._imagenet(images, None, False), labels, weights
       else:
-        yield augment.normalise(images, self.test.dataset), labels, weights
+        yield data.normalise(images, self.test.dataset), labels, weights
 
   def close(self) -> None:
     self._pool.shutdown(wait=False)

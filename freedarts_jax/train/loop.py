@@ -90,10 +90,6 @@ def check(config: ml_collections.ConfigDict, num_devices: int
   return arch
 
 
-def result_path(workdir) -> pathlib.Path:
-  return pathlib.Path(workdir) / 'result.json'
-
-
 def _mesh(count: int) -> jax.sharding.Mesh:
   devices = jax.local_devices()
   if count > len(devices):
@@ -105,10 +101,11 @@ def _mesh(count: int) -> jax.sharding.Mesh:
 
 def _check_workdir(workdir: pathlib.Path, config, overwrite: bool) -> None:
   """Refuses a finished run (unless overwrite) or another run's checkpoints."""
-  if result_path(workdir).exists() and not overwrite:
+  done = runtime.result_path(workdir)
+  if done.exists() and not overwrite:
     raise errors.FreeDartsError(
-        f'{result_path(workdir)} exists: this run has finished. Use another '
-        '--workdir, or --overwrite to write it again.')
+        f'{done} exists: this run has finished. Use another --workdir, or '
+        '--overwrite to write it again.')
   saved = workdir / 'config.json'
   if saved.exists() and any((workdir / 'checkpoints').glob('[0-9]*')):
     before = json.loads(saved.read_text())
@@ -299,5 +296,5 @@ def run_training(config: ml_collections.ConfigDict, workdir,
       'versions': runtime.versions(_PACKAGES),
       'config': config.to_dict(),
   }
-  runtime.write_json(result_path(workdir), result)
+  runtime.write_json(runtime.result_path(workdir), result)
   return result

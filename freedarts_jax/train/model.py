@@ -9,7 +9,6 @@ follow DARTS: the auxiliary head is excluded.
 
 import dataclasses
 import json
-import math
 import pathlib
 
 import flax.linen as nn
@@ -17,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from freedarts_jax import errors
+from freedarts_jax import tree_util
 from freedarts_jax.spaces import darts
 from freedarts_jax.spaces import darts_genotype
 from freedarts_jax.spaces import nb201
@@ -131,9 +131,8 @@ def build(arch: Arch, config, num_classes: int, bn_mode: str) -> nn.Module:
 def count_params(variables: dict) -> tuple[int, int]:
   """(parameters without the auxiliary head, with it), DARTS's convention."""
   params = variables['params']
-  total = sum(math.prod(v.shape) for v in jax.tree.leaves(params))
-  aux = sum(math.prod(v.shape)
-            for v in jax.tree.leaves(params.get('auxiliary_head', {})))
+  total = tree_util.count_params(params)
+  aux = tree_util.count_params(params.get('auxiliary_head', {}))
   return total - aux, total
 
 

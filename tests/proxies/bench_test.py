@@ -16,11 +16,11 @@ import sys
 import jax
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 
 from configs import proxy_nb201
 from freedarts_jax import errors
 from freedarts_jax import proxies
-from freedarts_jax import data
 from freedarts_jax.proxies import bench
 from freedarts_jax.init import torch_init
 
@@ -198,11 +198,26 @@ def test_per_cell_init_folds_the_cell_index_into_the_key():
 
 
 def test_cifar10_not_prepared_falls_back_to_gaussian_and_says_why(tmp_path):
+  setup = bench.setup_of(_config(dataset='cifar10'))
   key = jax.random.key(0)
-  x, y, note = data.make_batch('cifar10', key, 0, 4, (32, 32, 3), 10,
-                                     str(tmp_path))
-  assert note.startswith('gaussian (cifar10 not prepared: ')
+  config = _config(data='cifar10', data_dir=str(tmp_path))
+  x, y, note = bench.data_batch(config, setup, key)
+  assert note.startswith('gaussian (cifar10 not prepared: cifar10 is not '
+                         f'prepared in {tmp_path}')
   assert x.shape == (4, 32, 32, 3) and x.dtype == np.float32
   assert y.shape == (4,) and y.dtype == np.int32 and y.max() < 10
-  x2, _, _ = data.make_batch('synthetic', key, 0, 4, (32, 32, 3), 10)
+  x2, _, note2 = bench.data_batch(_config(data='synthetic'), setup, key)
   np.testing.assert_array_equal(x, x2)  # the same seeded Gaussian batch
+  assert note2.startswith('gaussian (synthetic')
+  missing = _config(data='cifar10', data_dir=str(tmp_path / 'nowhere'))
+  assert 'does not exist' in bench.data_batch(missing, setup, key)[2]
+
+
+def test_cifar10_batch_from_tfds_mock_data(tmp_path):
+  setup = bench.setup_of(_config(dataset='cifar10'))
+  config = _config(data='cifar10', data_dir=str(tmp_path))
+  with tfds.testing.mock_data(num_examples=6):
+    x, y, note = bench.data_batch(config, setup, jax.random.key(0))
+  assert note == 'cifar10 (tfds train split, 4 images)'
+  assert x.shape == (4, 32, 32, 3) and x.dtype == np.float32
+  assert y.dtype == np.int32

@@ -19,7 +19,7 @@ import optax
 import pytest
 
 from freedarts_jax import proxies
-from freedarts_jax import zeros
+from freedarts_jax import tree_util
 from freedarts_jax.init import torch_init
 from freedarts_jax.init import torch_init_fn
 from freedarts_jax.proxies import gradient
@@ -133,7 +133,7 @@ def test_zeros_is_finite_difference_of_r_over_the_chosen_ops(i):
   variables, alpha = _variables('train'), _alpha(CELLS[i])
   out = {k: t[i] for k, t in _vmapped(('zeros',), 'train', setup).items()}
   model = setup.model('train')
-  v = zeros.linearise(zeros.cast(variables, jnp.float64))
+  v = tree_util.linearise(tree_util.cast(variables, jnp.float64))
   x = jnp.ones((1, *setup.input_shape), jnp.float64)
 
   r_jit = jax.jit(lambda a: jnp.sum(model.apply(v, x, {'cell': a})))
@@ -154,7 +154,7 @@ def test_zeros_is_finite_difference_of_r_over_the_chosen_ops(i):
 
 def _loss_and_params(genotype):
   model, sub = _subset(_variables('train'), genotype, 'train')
-  sub = zeros.cast(sub, jnp.float64)
+  sub = tree_util.cast(sub, jnp.float64)
   x, y = _batch()
 
   def loss(params):

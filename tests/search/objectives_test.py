@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from freedarts_jax import data
 from freedarts_jax import errors
 from freedarts_jax.search import guards
 from freedarts_jax.search import objectives
@@ -44,7 +45,7 @@ class Toy(nn.Module):
 def toy():
   model = Toy()
   key = jax.random.key(0)
-  batch = objectives.synthetic_batch(key, 8, (4,), CLASSES)
+  batch = data.gaussian_batch(key, 8, (4,), CLASSES)
   alpha = {'cell': jax.random.uniform(jax.random.key(1), (2, 3),
                                       jnp.float64, 0.5, 1.5)}
   variables = model.init(key, batch[0], alpha)

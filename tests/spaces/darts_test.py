@@ -17,6 +17,7 @@ from configs import darts as darts_config
 from freedarts_jax import errors
 from freedarts_jax.search import driver
 from freedarts_jax import zeros
+from freedarts_jax import tree_util
 from freedarts_jax.spaces import darts
 from freedarts_jax.spaces import darts_genotype as dg
 from tests.conftest import assert_scaled_equals_plain
@@ -251,7 +252,7 @@ def test_one_hot_supernet_equals_discrete_network(genotype, bn_mode):
   supernet = darts.Network(10, 4, 3, bn_mode=bn_mode)
   init = zeros.make_init_fn(supernet, (8, 8, 3), darts.alpha_shapes(),
                             'normal', 1e-3)
-  variables = zeros.cast(init(jax.random.key(1))[0], jnp.float64)
+  variables = tree_util.cast(init(jax.random.key(1))[0], jnp.float64)
   x = jax.random.normal(jax.random.key(2), (2, 8, 8, 3), jnp.float64)
   alpha = {k: jnp.asarray(a, jnp.float64)  # 0 on unchosen edges and ops
            for k, a in dg.one_hot(genotype).items()}

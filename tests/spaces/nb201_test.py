@@ -9,6 +9,7 @@ import pytest
 
 from freedarts_jax import errors
 from freedarts_jax import zeros
+from freedarts_jax import tree_util
 from freedarts_jax.init import torch_init
 from freedarts_jax.spaces import nb201
 
@@ -59,7 +60,7 @@ def test_one_hot_supernet_equals_discrete_network(bn_mode, genotype):
   init = zeros.make_init_fn(supernet, (8, 8, 3), nb201.alpha_shapes(),
                             'normal', 1e-3)
   variables, _ = init(jax.random.key(1))
-  variables = zeros.cast(variables, jnp.float64)
+  variables = tree_util.cast(variables, jnp.float64)
   one_hot = np.zeros((6, 5))
   one_hot[np.arange(6), [nb201.OPS.index(op) for op in genotype]] = 1
   x = jax.random.normal(jax.random.key(2), (2, 8, 8, 3), jnp.float64)

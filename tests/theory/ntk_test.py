@@ -1,4 +1,7 @@
-"""The NTKs against closed forms and against a Jacobian from jax.jacrev."""
+"""The NTKs against closed forms, a Jacobian from jax.jacrev and
+neural-tangents' empirical_ntk_fn."""
+
+import functools
 
 import flax
 import jax
@@ -7,6 +10,8 @@ import numpy as np
 import pytest
 
 from freedarts_jax import zeros
+from freedarts_jax import ntk as shared_ntk
+from freedarts_jax import tree_util
 from freedarts_jax.spaces import nb201
 from theory import experiments
 from theory import ntk as ntk_lib
@@ -67,8 +72,8 @@ def test_supernet_ntk_equals_jacrev_jjt():
   model, variables, alpha, x = _supernet('none')
   theta = ntk_lib.gram(ntk_lib.make_ntk_fn(model), variables, alpha, x,
                        block=2)
-  v64 = zeros.cast(variables, jnp.float64)
-  a64 = zeros.cast(alpha, jnp.float64)
+  v64 = tree_util.cast(variables, jnp.float64)
+  a64 = tree_util.cast(alpha, jnp.float64)
   flat, unravel = jax.flatten_util.ravel_pytree(v64['params'])
   rest = {k: v for k, v in v64.items() if k != 'params'}
   f = lambda p: model.apply({'params': unravel(p), **rest}, x, a64)  # (n, K)
@@ -77,6 +82,28 @@ def test_supernet_ntk_equals_jacrev_jjt():
   want = np.einsum('ikp,jkp->ij', jac, jac) / model.num_classes
   np.testing.assert_allclose(theta, want, rtol=1e-10)
   assert np.allclose(theta, theta.T, rtol=1e-12)
+
+
+@pytest.mark.parametrize('bn_mode, per_sample', [('none', True),
+                                                  ('train', False)])
+def test_shared_ntk_equals_neural_tangents(bn_mode, per_sample):
+  """freedarts_jax.ntk (theory's per-sample kernel, and TE-NAS's whole-batch
+  one, whose train-mode BatchNorm couples the samples) against nt."""
+  nt = nt_compat.load()
+  model, variables, alpha, x = _supernet(bn_mode)
+  v64 = tree_util.cast(variables, jnp.float64)
+  a64 = tree_util.cast(alpha, jnp.float64)
+  rest = {k: v for k, v in v64.items() if k != 'params'}
+  f = lambda p, x: model.apply({'params': p, **rest}, x, a64)  # (n, K)
+  x1, x2 = x[:3], x[1:]
+  got = jax.jit(functools.partial(shared_ntk.empirical_ntk, f,
+                                  per_sample=per_sample))(v64['params'], x1,
+                                                          x2)
+  want = nt.empirical_ntk_fn(f, trace_axes=(-1,),
+                             vmap_axes=0 if per_sample else None)(
+                                 x1, x2, v64['params'])
+  assert got.shape == (3, 3) and got.dtype == jnp.float64
+  np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
 def test_one_hot_supernet_ntk_equals_discrete_network_ntk():

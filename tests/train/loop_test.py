@@ -130,7 +130,7 @@ def test_the_cifar10_pipeline_trains_on_tfds_mock_data(tmp_path):
   tfds = pytest.importorskip('tensorflow_datasets')
   config = train_smoke.get_config()
   config.dataset = 'cifar10'
-  config.data_dir = str(tmp_path / 'no_data_here')
+  config.data_dir = str(tmp_path)  # empty: mock_data supplies the examples
   with tfds.testing.mock_data(num_examples=24):
     result = loop.run_training(config, tmp_path / 'run')
   assert result['dataset'] == 'cifar10' and result['num_classes'] == 10
