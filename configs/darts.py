@@ -11,6 +11,7 @@ reduce.png. bn_mode=train (the release) is refused: its scores are noise.
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -37,4 +38,6 @@ def get_config() -> ml_collections.ConfigDict:
   c.depthwise = 'auto'
   c.num_seeds = 1  # K > 1: seeds seed..seed+K-1 scored together, consensus
   c.ensemble_batch = 0  # seeds vmapped at once; 0: all on GPU/TPU, 1 on CPU
+  c.budget_metric = 'none'  # none | params | flops: bound the found network
+  c.budget = config_dict.placeholder(float)  # its params or multiply-adds
   return c

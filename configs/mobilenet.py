@@ -23,6 +23,7 @@ release's 64 need about 43 GiB.
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -45,4 +46,6 @@ def get_config() -> ml_collections.ConfigDict:
   c.width_mult = 1.0  # multiplies every width (tests: a narrow supernet)
   c.num_seeds = 1  # K > 1: seeds seed..seed+K-1 scored together, consensus
   c.ensemble_batch = 0  # seeds vmapped at once; 0: all on GPU/TPU, 1 on CPU
+  c.budget_metric = 'none'  # none | params | flops: bound the found network
+  c.budget = config_dict.placeholder(float)  # its params or multiply-adds
   return c

@@ -8,6 +8,7 @@ NB201 accuracies; seed 0 on CIFAR-10 gives an all-convolution cell.
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -30,4 +31,6 @@ def get_config() -> ml_collections.ConfigDict:
   c.cells_per_stage = 5  # N, cells per stage (NB201: 5)
   c.num_seeds = 1  # K > 1: seeds seed..seed+K-1 scored together, consensus
   c.ensemble_batch = 0  # seeds vmapped at once; 0: all on GPU/TPU, 1 on CPU
+  c.budget_metric = 'none'  # none | params | flops: bound the found network
+  c.budget = config_dict.placeholder(float)  # its params or multiply-adds
   return c
