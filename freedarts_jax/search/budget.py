@@ -213,9 +213,9 @@ def select(group_list: Sequence[Group], allowed: dict, scores: dict,
     total_c = (costs[:, None] + c[None, :]).ravel()
     total_s = (values[:, None] + s[None, :]).ravel()
     fits = np.flatnonzero(total_c + remaining <= limit)
-    keep = fits[_pareto(total_c[fits], total_s[fits])]
-    if not len(keep):
+    if not len(fits):
       return None
+    keep = fits[_pareto(total_c[fits], total_s[fits])]
     trail.append(np.divmod(keep, len(c)))
     costs, values = total_c[keep], total_s[keep]
   at, picks = int(np.argmax(values)), []
