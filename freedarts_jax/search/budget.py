@@ -1,15 +1,8 @@
 """Search under a size budget: the best-scoring architecture that fits.
 
 `config.budget_metric` (none | params | flops) and `config.budget` bound the
-network that result.json describes: NB201's network of the cell (C = 16,
-N = 5, the data set's classes and input size, BatchNorm affine in the cells
-as in the benchmark's own network), DARTS's evaluation network of the
-genotype (CIFAR, or ImageNet's mobile setting for stem=imagenet; auxiliary
-head excluded), MobileNet's ImageNet network of the blocks (224 px, width
-1.0). FLOPs are multiply-adds of the convolutions and the classifier.
-
-In every space a network costs a fixed part plus one entry per chosen
-(edge, op) or block candidate (costs.py).
+network that result.json describes; it costs a fixed part plus one entry per
+chosen (edge, op) or block candidate (costs.py).
 
 Selection is exact: an architecture is a choice of options in independent
 groups (an NB201 edge or a MobileNet block: one op; a DARTS node: two
@@ -38,12 +31,14 @@ import itertools
 import math
 from typing import NamedTuple
 
+import ml_collections
 import numpy as np
 
 from freedarts_jax import errors
 from freedarts_jax.search import costs
 from freedarts_jax.spaces import darts_genotype
 from freedarts_jax.spaces import nb201
+from freedarts_jax.spaces.space import Space
 
 METRICS = ('none', 'params', 'flops')
 UNITS = {'params': 'parameters', 'flops': 'multiply-adds'}
@@ -103,8 +98,13 @@ _ARCH = {'nb201': nb201.to_string, 'darts': darts_genotype.to_text,
          'mobilenet': ' '.join}
 
 
-def groups(space) -> tuple[Group, ...]:
-  """How an architecture of `space` picks its ops."""
+def groups(space: Space) -> tuple[Group, ...]:
+  """How an architecture of `space` picks its ops (spec section 2).
+
+  Returns:
+    DARTS: per cell type and node 2..5, two of its incoming edges; other
+    spaces: per row of their one alpha tensor (edge or block), one op.
+  """
   if space.name == 'darts':  # each node: two distinct inputs, one op each
     return tuple(
         Group(kind, tuple(e for e, (to, _) in enumerate(darts_genotype.EDGES)
@@ -114,8 +114,14 @@ def groups(space) -> tuple[Group, ...]:
   return tuple(Group(tensor, (r,), 1) for r in range(rows))
 
 
-def from_config(space, config) -> Budget | None:
-  """The config's budget on `space`; None for budget_metric=none."""
+def from_config(space: Space,
+                config: ml_collections.ConfigDict) -> Budget | None:
+  """The config's budget (budget_metric, budget) on `space`.
+
+  Returns:
+    The Budget with its cost model (costs.model); None for
+    budget_metric=none.
+  """
   if config.budget_metric == 'none':
     return None
   base, tables, network = costs.model(space, config, config.budget_metric)
@@ -123,14 +129,14 @@ def from_config(space, config) -> Budget | None:
                 groups(space), network, space.has_none)
 
 
-def cost(space, budget: Budget, genotype) -> float:
-  """The cost of a genotype's network (budget.metric)."""
+def cost(space: Space, budget: Budget, genotype) -> float:
+  """The cost of a genotype's network: parameters or multiply-adds."""
   return budget.base + sum(float(np.sum(budget.tables[k] * hot))
                            for k, hot in space.one_hot(genotype).items())
 
 
-def score(space, scores: dict, genotype) -> float:
-  """The sum of the genotype's ops' scores."""
+def score(space: Space, scores: dict, genotype) -> float:
+  """The sum of the genotype's ops' scores (name -> (edges, ops))."""
   return sum(float(np.sum(np.asarray(scores[k])[hot > 0]))
              for k, hot in space.one_hot(genotype).items())
 
@@ -145,7 +151,15 @@ def _allowed(budget: Budget, mask: dict) -> dict[str, np.ndarray]:
 
 
 def min_cost(budget: Budget, mask: dict) -> float:
-  """The smallest cost of an architecture within the mask (inf if none)."""
+  """The smallest cost of an architecture within a mask.
+
+  Args:
+    budget: the cost model.
+    mask: name -> (edges, ops), > 0 for the ops that may be chosen.
+
+  Returns:
+    That cost; inf where the mask holds no architecture.
+  """
   allowed, total = _allowed(budget, mask), budget.base
   for g in budget.groups:
     rows = list(g.rows)
@@ -162,22 +176,22 @@ def _options(group: Group, allowed: np.ndarray, scores: np.ndarray,
              for r in group.rows]
   picks = [p for rows in itertools.combinations(per_row, group.take)
            for p in itertools.product(*rows)]
-  costs = np.array([sum(table[r, o] for _, r, o in p) for p in picks],
-                   np.float64)
-  values = np.array([sum(scores[r, o] for _, r, o in p) for p in picks],
-                    np.float64)
-  return costs, values, picks
+  option_cost = np.array([sum(table[r, o] for _, r, o in p) for p in picks],
+                         np.float64)
+  option_score = np.array([sum(scores[r, o] for _, r, o in p)
+                           for p in picks], np.float64)
+  return option_cost, option_score, picks
 
 
-def _pareto(costs: np.ndarray, values: np.ndarray) -> np.ndarray:
+def _pareto(cost: np.ndarray, value: np.ndarray) -> np.ndarray:
   """Indices of the points that no cheaper-or-equal point matches in score.
 
   Sorted by cost; each kept point scores strictly more than every point
   before it (ties: the earlier index).
   """
-  order = np.lexsort((-values, costs))
-  best = np.maximum.accumulate(values[order])
-  keep = np.concatenate([[True], values[order][1:] > best[:-1]])
+  order = np.lexsort((-value, cost))
+  best = np.maximum.accumulate(value[order])
+  keep = np.concatenate([[True], value[order][1:] > best[:-1]])
   return order[keep]
 
 
@@ -186,9 +200,11 @@ def select(group_list: Sequence[Group], allowed: dict, scores: dict,
   """The picks of the highest summed score whose cost is within `limit`.
 
   Exact: the groups' (cost, score) frontiers are merged one group at a
-  time; a partial choice that another beats in both cost and score, or
-  that no choice of the remaining groups can complete within the limit, is
-  dropped, which never drops an optimum.
+  time; a partial choice that another matches or beats in both cost and
+  score, or that no choice of the remaining groups can complete within the
+  limit, is dropped, which never drops every optimum (a dynamic programme
+  over the groups, e.g. Kellerer, Pferschy and Pisinger, "Knapsack
+  Problems", 2004, ch. 11, the multiple-choice knapsack).
 
   Args:
     group_list: the groups an architecture fills.
@@ -206,19 +222,19 @@ def select(group_list: Sequence[Group], allowed: dict, scores: dict,
                       tables[g.tensor]) for g in group_list]
   least = [c.min() if len(c) else math.inf for c, _, _ in options]
   rest = [sum(least[i + 1:]) for i in range(len(least))]
-  costs, values, trail = np.array([base]), np.array([0.0]), []
+  spent, gained, trail = np.array([base]), np.array([0.0]), []
   for (c, s, _), remaining in zip(options, rest):
     if not len(c):
       return None
-    total_c = (costs[:, None] + c[None, :]).ravel()
-    total_s = (values[:, None] + s[None, :]).ravel()
+    total_c = (spent[:, None] + c[None, :]).ravel()
+    total_s = (gained[:, None] + s[None, :]).ravel()
     fits = np.flatnonzero(total_c + remaining <= limit)
     if not len(fits):
       return None
     keep = fits[_pareto(total_c[fits], total_s[fits])]
     trail.append(np.divmod(keep, len(c)))
-    costs, values = total_c[keep], total_s[keep]
-  at, picks = int(np.argmax(values)), []
+    spent, gained = total_c[keep], total_s[keep]
+  at, picks = int(np.argmax(gained)), []
   for (parent, option), (_, _, group_picks) in zip(reversed(trail),
                                                    reversed(options)):
     picks.extend(group_picks[option[at]])
@@ -229,8 +245,13 @@ def select(group_list: Sequence[Group], allowed: dict, scores: dict,
 def steps(rounds: list[dict], b: int = 0) -> list[tuple[dict, dict]]:
   """Search b's (scores, mask) pairs, in the order the choice tries them.
 
-  The last round's scores on the ops it left, then each round's scores on
-  the ops it scored, from the last round back.
+  Args:
+    rounds: schedule.run's rounds, arrays (K, edges, ops).
+    b: which of the K searches.
+
+  Returns:
+    The last round's scores on the ops it left, then each round's scores
+    on the ops it scored, from the last round back; name -> (edges, ops).
   """
   pick = lambda d: {k: v[b] for k, v in d.items()}
   last = rounds[-1]
@@ -251,7 +272,7 @@ def _genotype(space, scores: dict, picks: list[Pick]):
   return space.choose(scores, chosen)
 
 
-def choose(space, budget: Budget | None,
+def choose(space: Space, budget: Budget | None,
            step_list: Sequence[tuple[dict, dict]]) -> Choice:
   """The search's final choice under the budget.
 
@@ -284,16 +305,19 @@ def choose(space, budget: Budget | None,
       f'has at most that many {UNITS[budget.metric]}.')
 
 
-def chooser(space, budget: Budget | None) -> Callable[[dict, dict], object]:
-  """(scores, mask) -> genotype: space.choose under the budget."""
+def chooser(space: Space,
+            budget: Budget | None) -> Callable[[dict, dict], object]:
+  """(scores, mask) -> genotype: space.choose under the budget (for the
+  ensemble's consensus on win counts)."""
   return lambda scores, mask: choose(space, budget, [(scores, mask)]).genotype
 
 
-def _full_mask(space) -> dict:
+def _full_mask(space: Space) -> dict:
   return {k: np.ones(s) for k, s in space.alpha_shapes.items()}
 
 
-def _fields(space, budget: Budget, choice: Choice, num_rounds: int) -> dict:
+def _fields(space: Space, budget: Budget, choice: Choice,
+            num_rounds: int) -> dict:
   """One choice's cost, its unconstrained choice's, and the score given up
   (the unconstrained choice's summed score minus the chosen one's, both on
   the scores that chose: `round`)."""
@@ -310,7 +334,7 @@ def _fields(space, budget: Budget, choice: Choice, num_rounds: int) -> dict:
   }
 
 
-def describe(space, budget: Budget, choices: Sequence[Choice],
+def describe(space: Space, budget: Budget, choices: Sequence[Choice],
              num_rounds: int, consensus=None) -> dict:
   """The budget fields of result.json.
 
@@ -335,7 +359,7 @@ def describe(space, budget: Budget, choices: Sequence[Choice],
           'seeds': [_fields(space, budget, c, num_rounds) for c in choices]}
 
 
-def check(config, space) -> None:
+def check(config: ml_collections.ConfigDict, space: Space) -> None:
   """Validates budget_metric and budget (errors name the valid values).
 
   Raises:

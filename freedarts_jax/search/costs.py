@@ -14,6 +14,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from freedarts_jax import proxies
@@ -21,6 +22,7 @@ from freedarts_jax.proxies import baselines
 from freedarts_jax.spaces import darts
 from freedarts_jax.spaces import mobilenet
 from freedarts_jax.spaces import nb201
+from freedarts_jax.spaces.space import Space
 
 Tables = dict[str, np.ndarray]  # alpha tensor name -> (edges, ops)
 Model = tuple[float, Tables, str]  # fixed part, per-op costs, the network
@@ -65,7 +67,8 @@ _MODELS = {
 }
 
 
-def model(space, config, metric: str) -> Model:
+def model(space: Space, config: ml_collections.ConfigDict,
+          metric: str) -> Model:
   """The cost model of `metric` ('params' or 'flops') for a search config.
 
   Returns:
