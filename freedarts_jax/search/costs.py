@@ -44,13 +44,16 @@ def _nb201(dataset: str, metric: str) -> Model:
       f'{setup.cells_per_stage}, {classes} classes, {hw} px')
 
 
+_STEM_NAMES = {'cifar': 'CIFAR', 'imagenet': 'ImageNet (mobile setting)'}
+
+
 def _darts(config, metric: str) -> Model:
   classes = darts.DATASETS[config.dataset][1]
   fixed, tables = darts.eval_costs(classes, config.stem)[metric]
   c, cells, hw, _ = darts.EVAL_NETWORKS[config.stem]
   return float(fixed), tables, (
-      f'{config.stem} evaluation network: {cells} cells, C = {c}, {hw} px, '
-      f'{classes} classes, auxiliary head excluded')
+      f'{_STEM_NAMES[config.stem]} evaluation network: {cells} cells, '
+      f'C = {c}, {hw} px, {classes} classes, auxiliary head excluded')
 
 
 def _mobilenet(config, metric: str) -> Model:
