@@ -1,7 +1,7 @@
 """Searches under a size budget (issue 18), recorded.
 
   PYTHONPATH=. python benchmarks/budget_runs.py --run=nb201|darts|mobilenet \
-      [--out=benchmarks/results]
+      [--out=benchmarks/results] [--schedule=oneshot]
 
 nb201: each data set, seeds 0-9 as one ensemble, budget_metric=params with
 the budget at the median parameter count of the table's 15,625 cells (NB201's
@@ -46,6 +46,9 @@ from freedarts_jax.spaces import nb201  # noqa: E402
 _RUN = flags.DEFINE_enum('run', None, ['nb201', 'darts', 'mobilenet'],
                          'Which recorded run.')
 _OUT = flags.DEFINE_string('out', 'benchmarks/results', 'Output folder.')
+_SCHEDULE = flags.DEFINE_string(
+    'schedule', None, 'nb201 only: this schedule in place of the config\'s '
+    '(the record is then budget_nb201_<schedule>.json).')
 DATASETS = ('cifar10', 'cifar100', 'imagenet16')
 
 
@@ -94,6 +97,8 @@ def run_nb201() -> dict:
     params = _nb201_params(config)
     median = float(np.median(params))
     config.update(budget_metric='params', budget=median, num_seeds=10)
+    if _SCHEDULE.value:
+      config.schedule = _SCHEDULE.value
     result, record = _search(config)
     column = nb201_table.TEST_COLUMN[dataset]
     seeds = []
@@ -169,7 +174,8 @@ def main(_):
   run = {'nb201': run_nb201, 'darts': run_darts,
          'mobilenet': run_mobilenet}[_RUN.value]()
   record = {**common.provenance(), 'run': _RUN.value, 'result': run}
-  path = pathlib.Path(_OUT.value) / f'budget_{_RUN.value}.json'
+  suffix = f'_{_SCHEDULE.value}' if _SCHEDULE.value else ''
+  path = pathlib.Path(_OUT.value) / f'budget_{_RUN.value}{suffix}.json'
   runtime.write_json(path, record)
   print(f'wrote {path}')
 
