@@ -31,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import common  # noqa: E402
+
 from configs import darts as darts_config  # noqa: E402
 from configs import mobilenet as mobilenet_config  # noqa: E402
 from configs import nb201 as nb201_config  # noqa: E402
@@ -47,8 +48,8 @@ _RUN = flags.DEFINE_enum('run', None, ['nb201', 'darts', 'mobilenet'],
                          'Which recorded run.')
 _OUT = flags.DEFINE_string('out', 'benchmarks/results', 'Output folder.')
 _SCHEDULE = flags.DEFINE_string(
-    'schedule', None, 'nb201 only: this schedule in place of the config\'s '
-    '(the record is then budget_nb201_<schedule>.json).')
+    'schedule', None, 'nb201 only: this schedule in place of the default '
+    'one (the record is then budget_nb201_<schedule>.json).')
 DATASETS = ('cifar10', 'cifar100', 'imagenet16')
 
 
@@ -90,6 +91,7 @@ def _within(params: np.ndarray, limit: float, column: str) -> dict:
 
 
 def run_nb201() -> dict:
+  """NB201, each data set: seeds 0-9 at the median parameter count."""
   runs, table = {}, nb201_table.load()
   for dataset in DATASETS:
     config = nb201_config.get_config()
@@ -128,6 +130,7 @@ def run_nb201() -> dict:
 
 
 def run_darts() -> dict:
+  """DARTS 8 cells, seeds 0-4 at 3.4 M parameters."""
   config = darts_config.get_config()
   config.update(budget_metric='params', budget=3.4e6, num_seeds=5)
   result, record = _search(config)
@@ -158,6 +161,7 @@ def run_darts() -> dict:
 
 
 def run_mobilenet() -> dict:
+  """MobileNet, seed 0 at 600 M multiply-adds."""
   config = mobilenet_config.get_config()
   config.update(budget_metric='flops', budget=600e6)
   result, record = _search(config)
@@ -170,6 +174,7 @@ def run_mobilenet() -> dict:
 
 
 def main(_):
+  """Runs --run and writes its record."""
   runtime.enable_compilation_cache()
   run = {'nb201': run_nb201, 'darts': run_darts,
          'mobilenet': run_mobilenet}[_RUN.value]()

@@ -25,7 +25,8 @@ once the config check has passed). The unconstrained choice stays the
 search's own, and both choices are scored by the same round.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 import dataclasses
 import itertools
 import math
@@ -307,8 +308,10 @@ def choose(space: Space, budget: Budget | None,
 
 def chooser(space: Space,
             budget: Budget | None) -> Callable[[dict, dict], object]:
-  """(scores, mask) -> genotype: space.choose under the budget (for the
-  ensemble's consensus on win counts)."""
+  """(scores, mask) -> genotype: space.choose under the budget.
+
+  For the ensemble's consensus on win counts.
+  """
   return lambda scores, mask: choose(space, budget, [(scores, mask)]).genotype
 
 
@@ -318,9 +321,11 @@ def _full_mask(space: Space) -> dict:
 
 def _fields(space: Space, budget: Budget, choice: Choice,
             num_rounds: int) -> dict:
-  """One choice's cost, its unconstrained choice's, and the score given up
-  (the unconstrained choice's summed score minus the chosen one's, both on
-  the scores that chose: `round`)."""
+  """One choice's cost, its unconstrained choice's, the score given up.
+
+  The score given up is the unconstrained choice's summed score minus the
+  chosen one's, both on the scores that chose (`round`).
+  """
   given = score(space, choice.scores, choice.genotype)
   free = score(space, choice.scores, choice.free)
   return {

@@ -13,8 +13,10 @@ def score_table(result: dict, name: str) -> list[str]:
 
 
 def budget_lines(budget: dict, seeds: list[int] | None = None) -> list[str]:
-  """The budget, the chosen cost, the unconstrained choice, the score given
-  up (each seed's for an ensemble: budget['seeds'], seeds' order)."""
+  """The budget, the chosen cost, the unconstrained choice, the score given up.
+
+  For an ensemble each seed's (budget['seeds'], in the order of `seeds`).
+  """
   unit = {'params': 'parameters', 'flops': 'multiply-adds'}[budget['metric']]
   lines = [f'budget: {unit} <= {budget["limit"]:,.0f} ({budget["network"]}; '
            f'smallest in the space {budget["min_cost"]:,.0f}); chosen: '
@@ -28,7 +30,7 @@ def budget_lines(budget: dict, seeds: list[int] | None = None) -> list[str]:
     lines.append(
         f'  score given up: {b["score_given_up"]:.4g} '
         f'({100 * b["score_given_up_fraction"]:.2f}% of the unconstrained '
-        f'choice\'s, on round {b["round"]}\'s scores)')
+        f'score, on the scores of round {b["round"]})')
   return lines
 
 

@@ -1,5 +1,7 @@
-"""The budgeted choice: exact against brute force, the config check, the
-driver's result fields."""
+"""The budgeted choice against brute force; the config check; the driver.
+
+The driver tests read the budget fields of result.json and the report.
+"""
 
 import itertools
 import os
