@@ -6,6 +6,7 @@ docs/guide/search.md documents every field.
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 
 def base(space: str, dataset: str) -> ml_collections.ConfigDict:
@@ -31,4 +32,6 @@ def base(space: str, dataset: str) -> ml_collections.ConfigDict:
   c.batch_size = 64  # images in the batch (snip, grasp, zeros_input=data)
   c.num_seeds = 1  # K > 1: seeds seed..seed+K-1 scored together, consensus
   c.ensemble_batch = 0  # seeds vmapped at once; 0: all on GPU/TPU, 1 on CPU
+  c.budget_metric = 'none'  # none | params | flops: bound the found network
+  c.budget = config_dict.placeholder(float)  # its params or multiply-adds
   return c

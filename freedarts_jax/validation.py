@@ -4,6 +4,7 @@ import ml_collections
 
 from freedarts_jax import errors
 from freedarts_jax import layers
+from freedarts_jax.search import budget
 from freedarts_jax.search import objectives
 from freedarts_jax.search import penalties
 from freedarts_jax.search import schedule
@@ -89,4 +90,5 @@ def check(config: ml_collections.ConfigDict) -> spaces.Space:
     _positive(config, field)
   _positive(config, 'num_seeds')
   _at_least(config, 'ensemble_batch', 0, ' (0: automatic)')
+  budget.check(config, space)
   return space

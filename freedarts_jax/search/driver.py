@@ -17,6 +17,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
+from freedarts_jax.search import budget
 from freedarts_jax.search import ensemble
 from freedarts_jax import errors
 from freedarts_jax.search import guards
@@ -281,10 +282,10 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
 
   rounds = outcome['rounds']
   last = rounds[-1]
-  genotypes = [
-      space.choose({k: s[b] for k, s in last['scores'].items()},
-                   {k: m[b] for k, m in last['mask_after'].items()})
-      for b in range(len(seeds))]
+  limit = budget.from_config(space, config)
+  choices = [budget.choose(space, limit, budget.steps(rounds, b))
+             for b in range(len(seeds))]
+  genotypes = [c.genotype for c in choices]
   result = {
       'space': space.name,
       'dataset': config.dataset,
@@ -314,10 +315,15 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
         config.flops_penalty, first, float(last['r'][0]),
         {k: s[0] for k, s in last['scores'].items()}, *flops)
   if len(seeds) > 1:
-    summary = ensemble.summarise(space, seeds, genotypes, rounds[0]['r'])
+    summary = ensemble.summarise(space, seeds, genotypes, rounds[0]['r'],
+                                 budget.chooser(space, limit))
     result.update(space.describe(summary['consensus_genotype']))
     result['benchmark'] = summary['consensus_benchmark']
     result['ensemble'] = summary['ensemble']
+  if limit is not None:
+    result['budget'] = budget.describe(
+        space, limit, choices, len(rounds),
+        summary['consensus_genotype'] if len(seeds) > 1 else None)
   result.update({
       'timing': {'init_s': init_s, 'compile_s': compile_s,
                  'score_s': outcome['score_s'], 'guard_s': outcome['guard_s'],

@@ -1,5 +1,7 @@
 """Seed ensembles: K searches scored together, and what they agree on."""
 
+from collections.abc import Callable
+
 import jax
 import numpy as np
 
@@ -16,18 +18,20 @@ def batch_size(requested: int, num: int) -> int:
   return 1 if jax.default_backend() == 'cpu' else num
 
 
-def summarise(space, seeds: list[int], genotypes: list, r: np.ndarray
-              ) -> dict:
+def summarise(space, seeds: list[int], genotypes: list, r: np.ndarray,
+              choose: Callable[[dict, dict], object] | None = None) -> dict:
   """Per-edge op wins, the consensus cell and how many seeds chose it.
 
-  The consensus applies the space's own rule (`space.choose`) to the win
-  counts: per-edge majority on NB201, ties to the earlier op.
+  The consensus applies the space's own rule (`space.choose`, or `choose`
+  where given: the budgeted one) to the win counts: per-edge majority on
+  NB201, ties to the earlier op.
   """
   wins = None
   for g in genotypes:
     hot = space.one_hot(g)
     wins = hot if wins is None else {k: wins[k] + hot[k] for k in wins}
-  consensus = space.choose(wins, {k: np.ones_like(w) for k, w in wins.items()})
+  consensus = (choose or space.choose)(
+      wins, {k: np.ones_like(w) for k, w in wins.items()})
   cells = []
   for seed, g, r_seed in zip(seeds, genotypes, r):
     cell = {'seed': seed, **space.describe(g), 'r': float(r_seed)}

@@ -11,6 +11,28 @@ def score_table(result: dict, name: str) -> list[str]:
   return lines
 
 
+def budget_lines(budget: dict, seeds: list[int] | None = None) -> list[str]:
+  """The budget, the chosen cost, the unconstrained choice, the score given up.
+
+  For an ensemble each seed's (budget['seeds'], in the order of `seeds`).
+  """
+  unit = {'params': 'parameters', 'flops': 'multiply-adds'}[budget['metric']]
+  lines = [f'budget: {unit} <= {budget["limit"]:,.0f} ({budget["network"]}; '
+           f'smallest in the space {budget["min_cost"]:,.0f}); chosen: '
+           f'{budget["cost"]:,.0f}']
+  for seed, b in ([(None, budget)] if seeds is None else
+                  zip(seeds, budget['seeds'])):
+    head = '  ' if seed is None else f'  seed {seed}: {b["cost"]:,.0f}; '
+    lines.append(
+        f'{head}unconstrained choice {b["unconstrained"]["cost"]:,.0f}: '
+        f'{b["unconstrained"]["arch"]}')
+    lines.append(
+        f'  score given up: {b["score_given_up"]:.4g} '
+        f'({100 * b["score_given_up_fraction"]:.2f}% of the unconstrained '
+        f'score, on the scores of round {b["round"]})')
+  return lines
+
+
 def format_result(result: dict) -> str:
   """The chosen cell, the per-edge score table, accuracies and timings."""
   lines = [f'cell: {result.get("arch", result.get("genotype"))}',
@@ -34,6 +56,9 @@ def format_result(result: dict) -> str:
   if 'eval_params' in result:
     lines.append(f'{result["eval_network"]}: {result["eval_params"]:,} '
                  f'parameters (DARTS-V2: {result["darts_v2_params"]:,})')
+  if result.get('budget'):
+    ens = result.get('ensemble')
+    lines.extend(budget_lines(result['budget'], ens and ens['seeds']))
   penalty = result.get('penalty')
   if penalty:
     lines.append(f'FLOPs penalty {result["flops_penalty"]}: expected FLOPs '

@@ -13,6 +13,7 @@ import functools
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from freedarts_jax import errors
 from freedarts_jax import layers
@@ -223,6 +224,89 @@ def eval_params(genotype: Genotype, channels: int = 36, layers_: int = 20,
 def darts_v2_params() -> int:
   """eval_params of DARTS-V2, for comparison (DARTS paper: 3.3 M)."""
   return eval_params(DARTS_V2)
+
+
+# The evaluation networks a genotype is retrained in (spec section 3): stem
+# -> (C, cells, input height/width, stem multiplier); 'imagenet' is DARTS's
+# mobile setting, built by freedarts_jax/train/model.py with a C-wide stem.
+EVAL_NETWORKS = {'cifar': (36, 20, 32, STEM_MULTIPLIER),
+                 'imagenet': (48, 14, 224, 1)}
+_OP_VARIABLES = {f'edge{to}_{frm}_{op}': (e, o)
+                 for e, (to, frm) in enumerate(EDGES)
+                 for o, op in enumerate(OPS)}
+
+
+def _positions(intermediates: dict, path: tuple[str, ...]) -> int:
+  """Output pixels of the innermost captured module on a variable's path."""
+  pixels, node = 1, intermediates
+  for name in path:
+    node = node.get(name) if isinstance(node, dict) else None
+    if node is None:
+      break
+    if '__call__' in node:  # (B, H, W, C), or (B, classes) for a Dense
+      pixels = math.prod(node['__call__'][0].shape[1:-1])
+  return pixels
+
+
+@functools.cache
+def eval_costs(num_classes: int = 10, stem: str = 'cifar',
+               size: tuple[int, int, int, int] | None = None) -> dict:
+  """Parameters and multiply-adds of the evaluation network, per op.
+
+  Read from the affine supernet of the evaluation network, whose variables
+  are those of every discrete network under the same names (module
+  docstring): the variables under cell i's `edge{to}_{from}_{op}` belong to
+  that op in that cell, everything else (stems, preprocess layers,
+  classifier) to every genotype. Parameters are counted as `eval_params`
+  counts them; multiply-adds are those of the convolutions and the
+  classifier (each kernel weight once per output pixel of the module that
+  applies it; the cells' ops all output at the cell's resolution),
+  BatchNorm, activations, pools and additions excluded, the auxiliary head
+  excluded (ProxylessNAS's and DARTS's convention).
+
+  Args:
+    num_classes: classifier outputs.
+    stem: 'cifar' or 'imagenet': which of EVAL_NETWORKS.
+    size: (C, cells, input height/width, stem multiplier) in place of
+      EVAL_NETWORKS[stem] (tests use small networks).
+
+  Returns:
+    {'params' | 'flops': (fixed part, {'normal' | 'reduce': (14, 8)
+    float64 array})}: a genotype costs the fixed part plus, for each cell
+    type, the entries of its (op, input) pairs; summed over every cell of
+    that type. 'none' costs 0.
+  """
+  channels, cells, hw, multiplier = size or EVAL_NETWORKS[stem]
+  model = Network(num_classes, channels, cells, stem, 'eval', affine=True,
+                  depthwise='conv', stem_multiplier=multiplier)
+  kinds = {}
+
+  def capture(module: nn.Module, _) -> bool:
+    if isinstance(module, Cell):
+      kinds[module.name] = CELLS[module.reduction]
+    return isinstance(module, (Cell, layers.Conv, layers.Dense))
+
+  x = jax.ShapeDtypeStruct((1, hw, hw, 3), jnp.float32)
+  alpha = {k: jax.ShapeDtypeStruct(s, jnp.float32)
+           for k, s in alpha_shapes().items()}
+  _, variables = jax.eval_shape(
+      functools.partial(model.init_with_output,
+                        capture_intermediates=capture),
+      jax.random.key(0), x, alpha)
+  costs = {m: [0, {k: np.zeros((len(EDGES), len(OPS))) for k in CELLS}]
+           for m in ('params', 'flops')}
+  for keys, leaf in jax.tree_util.tree_flatten_with_path(
+      variables['params'])[0]:
+    path = tuple(k.key for k in keys)
+    size_, flops = math.prod(leaf.shape), 0
+    if path[-1] == 'kernel':
+      flops = size_ * _positions(variables['intermediates'], path)
+    for metric, value in (('params', size_), ('flops', flops)):
+      if len(path) > 1 and path[1] in _OP_VARIABLES:
+        costs[metric][1][kinds[path[0]]][_OP_VARIABLES[path[1]]] += value
+      else:
+        costs[metric][0] += value
+  return {m: (fixed, tables) for m, (fixed, tables) in costs.items()}
 
 
 # The search's view of this space (freedarts_jax/spaces/space.py).

@@ -220,6 +220,22 @@ def flops_table(num_classes: int = 1000, image_size: int = 224,
   return base, np.array([[f for _, f in row] for row in blocks], np.float64)
 
 
+def cost_tables(num_classes: int = 1000, image_size: int = 224,
+                width_mult: float = 1.0) -> dict:
+  """Parameters and FLOPs (as `cost`) of the fixed layers and per candidate.
+
+  Returns:
+    {'params' | 'flops': (fixed layers, {'blocks': (21, 6) float64})}: a
+    genotype costs the fixed part plus one entry per block (`cost`); the
+    'flops' entry is `flops_table`'s.
+  """
+  (params, _), blocks = _costs(num_classes, image_size, width_mult)
+  base, table = flops_table(num_classes, image_size, width_mult)
+  return {'params': (params, {'blocks': np.array(
+      [[p for p, _ in row] for row in blocks], np.float64)}),
+          'flops': (base, {'blocks': table})}
+
+
 def alpha_shapes() -> dict[str, tuple[int, int]]:
   return {'blocks': (NUM_BLOCKS, len(OPS))}
 
