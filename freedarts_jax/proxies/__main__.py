@@ -15,11 +15,11 @@ from absl import flags
 import jax
 
 from freedarts_jax import cli
-from freedarts_jax.proxies import bench
 from freedarts_jax import runtime
+from freedarts_jax.proxies import bench
 
-_DEFAULT_CONFIG = (pathlib.Path(__file__).parent.parent / 'configs'
-                   / 'proxy_nb201.py')
+_DEFAULT_CONFIG = (pathlib.Path(__file__).parents[2] / 'configs' /
+                   'proxy_nb201.py')
 
 _CONFIG = cli.define_config(str(_DEFAULT_CONFIG))
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder.',
@@ -42,8 +42,7 @@ def main(argv):
     jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value,
                                _PROCESS_ID.value)
   runtime.enable_compilation_cache()
-  result = bench.run_proxy_bench(config, _WORKDIR.value,
-                                     _OVERWRITE.value)
+  result = bench.run_proxy_bench(config, _WORKDIR.value, _OVERWRITE.value)
   if result is not None:
     print((pathlib.Path(_WORKDIR.value) / 'correlations.md').read_text())
     print(f'wrote {_WORKDIR.value}/result.json')
