@@ -118,4 +118,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  jax.config.update('jax_enable_x64', True)  # the float64 variants
   app.run(main)

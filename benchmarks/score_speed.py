@@ -28,6 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import common  # noqa: E402
+
+from freedarts_jax import dtypes  # noqa: E402
 from freedarts_jax import runtime  # noqa: E402
 from freedarts_jax import spaces  # noqa: E402
 from freedarts_jax import zeros  # noqa: E402
@@ -56,7 +58,7 @@ def main(_):
     model = space.build(config, num_classes,
                         scaled=dtype == 'float32_scaled')
     fn = zeros.make_score_fn(model, shape,
-                             jnp.dtype(zeros.COMPUTE_DTYPES[dtype]))
+                             jnp.dtype(dtypes.COMPUTE_DTYPES[dtype]))
     t = time.perf_counter()
     compiled = fn.lower(variables, alpha, mask).compile()
     compile_s = time.perf_counter() - t
@@ -79,4 +81,5 @@ def main(_):
 
 
 if __name__ == '__main__':
+  jax.config.update('jax_enable_x64', True)  # the float64 variant
   app.run(main)

@@ -1,10 +1,16 @@
-"""What every freedarts_jax CLI shares: clean errors instead of tracebacks."""
+"""What every freedarts_jax CLI shares: float64, clean errors, exit status 2.
+
+A bad value reaches the user as one line, `error: <message>`, with exit
+status 2 and no traceback: config values through `validation`'s helpers
+(errors.ConfigError), a misspelt field or a bad config file here.
+"""
 
 from collections.abc import Callable
 import sys
 
 from absl import app
 from absl import flags
+import jax
 from ml_collections import config_flags
 
 from freedarts_jax import errors
@@ -58,7 +64,12 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 
 def run(main: Callable[[list[str]], None]) -> None:
-  """app.run(main) where a FreeDartsError exits 2 with its message."""
+  """app.run(main) with float64 on, where a FreeDartsError exits 2.
+
+  A CLI is a process of its own, so it turns on `jax_enable_x64` for all of
+  it (importing the package does not).
+  """
+  jax.config.update('jax_enable_x64', True)
 
   def guarded(argv):
     try:

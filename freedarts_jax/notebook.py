@@ -30,9 +30,10 @@ from configs import nb201 as nb201_config
 from configs import proxy_nb201 as proxy_config
 from configs import train_cifar10 as train_config
 from freedarts_jax import data
+from freedarts_jax import dtypes
 from freedarts_jax import nb201_table
 from freedarts_jax import runtime
-from freedarts_jax.search import driver
+from freedarts_jax import spaces
 
 SMALL_ENV = 'FREEDARTS_SMALL'  # 1: CPU-sized runs (the tests set it)
 WORKDIR_ENV = 'FREEDARTS_WORKDIR'  # where the notebooks write ('runs/nb')
@@ -112,7 +113,7 @@ def search_dtype(config: ml_collections.ConfigDict, be: Backend) -> str:
   """dtype for a search config: auto, or on TPU its float32 first try."""
   if be.float64:
     return 'auto'
-  return driver.auto_float32(config.bn_mode, config.objective)
+  return dtypes.attempts(config, spaces.get(config.space))[0]
 
 
 def nb201_search_config(be: Backend, is_small: bool

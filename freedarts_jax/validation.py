@@ -1,94 +1,122 @@
-"""Checks a search config before anything runs; errors name the valid values."""
+"""Config checks every CLI shares: one line per bad value, before any compile.
 
-import ml_collections
+Each helper reads `config[field]` and raises errors.ConfigError with one line
+that names the field, the bad value and what is valid, e.g.
+
+    config.dtype: unknown dtype 'float16'; valid values: float32, float64.
+    config.seed must be an integer >= 0, got -1.
+
+The CLIs (`cli.run`) print it after 'error: ' and exit with status 2. bool is
+never taken for a number (True would pass as 1).
+"""
+
+from collections.abc import Iterable
+import numbers
 
 from freedarts_jax import errors
-from freedarts_jax import layers
-from freedarts_jax.search import budget
-from freedarts_jax.search import objectives
-from freedarts_jax.search import penalties
-from freedarts_jax.search import schedule
-from freedarts_jax import spaces
-
-DTYPES = ('float32', 'float64', 'auto', 'float32_scaled')
-ALPHA_INITS = ('normal', 'ones')
-ZEROS_INPUTS = ('ones', 'data')
 
 
-def _choice(config, field: str, valid) -> None:
+def _fail(field: str, value, expected: str):
+  raise errors.ConfigError(
+      f'config.{field} must be {expected}, got {value!r}.')
+
+
+def _is(value, kind) -> bool:
+  return not isinstance(value, bool) and isinstance(value, kind)
+
+
+def choice(config, field: str, valid: Iterable, note: str = '') -> None:
+  """config[field] must be one of `valid`.
+
+  Args:
+    config: a ConfigDict (or any mapping).
+    field: the field's name.
+    valid: the valid values, listed in the error in this order.
+    note: appended to the error, e.g. why the others are not valid.
+
+  Raises:
+    errors.ConfigError: naming the field, the value and the valid values.
+  """
   value = config[field]
-  if value not in valid:
+  valid = tuple(valid)
+  if not any(value == v and isinstance(value, bool) == isinstance(v, bool)
+             for v in valid):
     raise errors.ConfigError(f'config.{field}: ' +
-                             errors.one_of(field, value, valid))
+                             errors.one_of(field, value, valid) + note)
 
 
-def _positive(config, field: str, kind=int) -> None:
+def choices(config, field: str, valid: Iterable) -> tuple[str, ...]:
+  """config[field] is a comma-separated list of values from `valid`.
+
+  Returns:
+    The listed values in order, empty entries dropped.
+
+  Raises:
+    errors.ConfigError: an entry not in `valid`, named with the valid values.
+  """
+  valid = tuple(valid)
+  chosen = tuple(v.strip() for v in str(config[field]).split(',')
+                 if v.strip())
+  for v in chosen:
+    if v not in valid:
+      raise errors.ConfigError(f'config.{field}: ' +
+                               errors.one_of(field, v, valid))
+  return chosen
+
+
+def integer(config, field: str, low: int | None = None,
+            high: int | None = None, note: str = '') -> None:
+  """config[field] must be an int in low..high (either bound optional).
+
+  Raises:
+    errors.ConfigError: e.g. 'config.limit must be an integer in 0..15625,
+      got 20000.'; `note` follows the range (e.g. ' (0: automatic)').
+  """
   value = config[field]
-  if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
-    raise errors.ConfigError(
-        f'config.{field} must be a positive {kind.__name__}, got {value!r}.')
+  if _is(value, numbers.Integral) and (low is None or value >= low) and (
+      high is None or value <= high):
+    return
+  if low is not None and high is not None:
+    _fail(field, value, f'an integer in {low}..{high}{note}')
+  bound = (f' >= {low}' if low is not None else
+           f' <= {high}' if high is not None else '')
+  _fail(field, value, f'an integer{bound}{note}')
 
 
-def _at_least(config, field: str, minimum: int, note: str = '') -> None:
+def positive(config, field: str, kind: type = int) -> None:
+  """config[field] must be a `kind` (int or float) above 0.
+
+  Raises:
+    errors.ConfigError: e.g. 'config.channels must be an integer > 0, got 0.'
+  """
   value = config[field]
-  if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-    raise errors.ConfigError(
-        f'config.{field} must be an integer >= {minimum}{note}, got '
-        f'{value!r}.')
+  if _is(value, kind) and value > 0:
+    return
+  _fail(field, value, 'an integer > 0' if kind is int else 'a number > 0')
 
 
-def check(config: ml_collections.ConfigDict) -> spaces.Space:
-  """Validates a search config; returns its Space."""
-  space = spaces.get(config.space)
-  _choice(config, 'dataset', space.datasets)
-  _choice(config, 'dtype', DTYPES)
-  _choice(config, 'bn_mode', layers.BN_MODES)
-  _choice(config, 'alpha_init', ALPHA_INITS)
-  _choice(config, 'schedule', schedule.SCHEDULES)
-  if config.dtype == 'float32_scaled' and config.bn_mode == 'train':
-    raise errors.ConfigError(
-        'config.dtype=float32_scaled rescales the state before every cell, '
-        'which leaves the scores exact only where the network is positively '
-        'homogeneous: bn_mode=eval or none. With bn_mode=train BatchNorm '
-        'renormalises every conv output instead; use dtype float32, float64 '
-        'or auto there.')
-  _choice(config, 'objective', objectives.OBJECTIVES)
-  _choice(config, 'zeros_input', ZEROS_INPUTS)
-  _choice(config, 'flops_penalty', penalties.PENALTIES)
-  if config.flops_penalty != 'none' and space.flops_table is None:
-    raise errors.ConfigError(
-        f'config.flops_penalty={config.flops_penalty!r} needs the FLOPs of '
-        'every candidate op, which only the mobilenet space models; in the '
-        f'{space.name} space the only valid value is \'none\' (valid values '
-        f'in the mobilenet space: {", ".join(penalties.PENALTIES)}).')
-  if config.objective != 'zeros':
-    for field, default in (('zeros_input', 'ones'), ('flops_penalty', 'none')):
-      if config[field] != default:
-        raise errors.ConfigError(
-            f'config.{field}={config[field]!r} changes the ZEROS score, and '
-            f'objective={config.objective} does not use it; set {field} to '
-            f'{default!r} or objective to zeros.')
-  if objectives.needs_batch(config):
-    _choice(config, 'data', objectives.DATA)
-    _positive(config, 'batch_size')
-    if config.dtype == 'float32_scaled':
-      raise errors.ConfigError(
-          f'config.dtype=float32_scaled does not apply to objective='
-          f'{config.objective}: it scales the logits by a power of two, and '
-          'a cross-entropy needs the logits themselves. Use dtype float32, '
-          'float64 or auto.')
-  if config.dtype == 'float32_scaled' and not space.scalable:
-    raise errors.ConfigError(
-        f'config.dtype=float32_scaled is not available in the {space.name} '
-        'space (its supernet has no rescaled path); use dtype float32, '
-        'float64 or auto.')
-  _at_least(config, 'seed', 0)
-  _positive(config, 'alpha_scale', float)
-  for field, valid in space.choice_fields.items():
-    _choice(config, field, valid)
-  for field in space.size_fields:
-    _positive(config, field)
-  _positive(config, 'num_seeds')
-  _at_least(config, 'ensemble_batch', 0, ' (0: automatic)')
-  budget.check(config, space)
-  return space
+def number(config, field: str, low: float | None = None,
+           below: float | None = None, strict: bool = False) -> None:
+  """config[field] must be a real number >= low (> low if strict), < below.
+
+  Raises:
+    errors.ConfigError: e.g. 'config.drop_path must be a number >= 0 and
+      < 1, got 1.5.'
+  """
+  value = config[field]
+  if _is(value, numbers.Real) and (
+      low is None or (value > low if strict else value >= low)) and (
+          below is None or value < below):
+    return
+  parts = []
+  if low is not None:
+    parts.append(f'{">" if strict else ">="} {low:g}')
+  if below is not None:
+    parts.append(f'< {below:g}')
+  _fail(field, value, ' '.join(['a number', ' and '.join(parts)]).strip())
+
+
+def boolean(config, field: str) -> None:
+  """config[field] must be True or False (not 0 or 1)."""
+  if not isinstance(config[field], bool):
+    _fail(field, config[field], 'True or False')

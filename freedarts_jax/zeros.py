@@ -17,7 +17,8 @@ R of the linearised network grows or shrinks geometrically with depth and can
 leave float32's range. A `scaled` supernet (dtype=float32_scaled) divides its
 state by a power of two before every cell (`layers.rescale`) and carries the
 exponent, so a score call returns R and ZEROS in units of 2**log2_scale (a
-`Score`); `to_numpy` turns them into float64 values.
+`Score`); `to_numpy` turns them into float64 values. Which config dtype
+computes in which dtype is `dtypes.py`'s.
 """
 
 from collections.abc import Callable
@@ -34,12 +35,6 @@ from freedarts_jax import layers
 from freedarts_jax import tree_util
 from freedarts_jax.init import torch_init
 from freedarts_jax.tree_util import Alpha
-
-# config.dtype -> the dtype the network computes in; 'float32_scaled' is the
-# overflow-safe float32 path (a `scaled` supernet, see layers.rescale).
-COMPUTE_DTYPES = {'float32': 'float32', 'float64': 'float64',
-                  'float32_scaled': 'float32'}
-
 
 class Score(NamedTuple):
   """What a score call returns, in units of 2**log2_scale.
@@ -59,14 +54,43 @@ class Score(NamedTuple):
 ScoreFn = Callable[..., Score]
 
 
-def to_numpy(score: Score) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-  """(R, ZEROS) in float64 numpy, any leading (seed) axes kept."""
+class HostScore(NamedTuple):
+  """A `Score` on the host in float64, any leading (seed) axes kept."""
+
+  r: np.ndarray  # R = r * 2**log2_scale + bias
+  scores: dict[str, np.ndarray]  # ZEROS = raw * 2**log2_scale
+  raw: dict[str, np.ndarray]  # the scores as computed (the guards judge these)
+  log2_scale: np.ndarray  # int
+
+
+def to_numpy(score: Score) -> HostScore:
+  """R, ZEROS and the unscaled scores of a `Score`, in float64 numpy."""
   k = np.asarray(score.log2_scale)
   r = np.ldexp(np.asarray(score.r, np.float64), k) + np.asarray(score.bias,
                                                                 np.float64)
-  scores = {name: np.ldexp(np.asarray(v, np.float64), k[..., None, None])
-            for name, v in score.scores.items()}
-  return r, scores
+  raw = {name: np.asarray(v, np.float64) for name, v in score.scores.items()}
+  scores = {name: np.ldexp(v, k[..., None, None]) for name, v in raw.items()}
+  return HostScore(r, scores, raw, k)
+
+
+def readout(out: jax.Array | layers.Scaled, batch: int
+            ) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """(r, bias, log2_scale) of a supernet's output, R = r * 2**log2_scale + bias.
+
+  Args:
+    out: (B, classes) logits, or a `layers.Scaled` (logits without the
+      classifier bias, in units of 2**log2_scale, and the (classes,) bias).
+    batch: B, the images the logits are of.
+
+  Returns:
+    r: () the sum of the logits (bias excluded where scaled); bias: () the
+    bias's share of R, B * sum(bias), 0 where not scaled; log2_scale: ()
+    int32, 0 where not scaled.
+  """
+  if isinstance(out, layers.Scaled):
+    return (jnp.sum(out.logits), batch * jnp.sum(out.bias),
+            out.log2_scale)
+  return jnp.sum(out), jnp.zeros((), out.dtype), jnp.zeros((), jnp.int32)
 
 
 def make_score_fn(
@@ -101,14 +125,12 @@ def make_score_fn(
     else:
       x = images.astype(dtype)  # (B, H, W, C)
     out = model.apply(variables, x, alpha_eff)
+    r, bias, log2_scale = readout(out, x.shape[0])
+    if factor is None:
+      return r, (r, bias, log2_scale)
     if isinstance(out, layers.Scaled):
-      if factor is not None:
-        raise ValueError('a factor needs R itself, not a scaled supernet\'s')
-      r = jnp.sum(out.logits)
-      return r, (r, jnp.sum(out.bias), out.log2_scale)
-    r = jnp.sum(out)
-    g = 1 if factor is None else factor(alpha_eff).astype(dtype)
-    return g * r, (r, jnp.zeros((), dtype), jnp.zeros((), jnp.int32))
+      raise ValueError('a factor needs R itself, not a scaled supernet\'s')
+    return factor(alpha_eff).astype(dtype) * r, (r, bias, log2_scale)
 
   @jax.jit
   def score(variables, alpha: Alpha, mask: Alpha) -> Score:

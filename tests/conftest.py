@@ -1,5 +1,12 @@
 """Shared test helpers: tiny configs (C=4, one cell per stage).
 
+The tests run with float64 on (`jax_enable_x64`), switched on here before
+any array exists: many compare against a float64 reference or call the
+score functions in float64 themselves. Importing freedarts_jax does not
+switch it on (tests/x64_test.py holds that); run_search, run_proxy_bench and
+the theory run switch it on for their own duration, which the tests that
+turn it off around them check.
+
 Every test process (and the CLIs the tests start, which inherit the
 environment) compiles with XLA's LLVM optimisation off: compiling the
 supernets' gradients dominates the suite's time on a 2-core CPU, and the
@@ -21,7 +28,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-import freedarts_jax  # noqa: F401  (turns on float64 before any array exists)
+jax.config.update('jax_enable_x64', True)  # see the module docstring
+
 from configs import nb201 as nb201_config
 from freedarts_jax import zeros
 from freedarts_jax import tree_util

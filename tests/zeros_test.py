@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from freedarts_jax import errors
-from freedarts_jax.search import driver
 from freedarts_jax import zeros
 from freedarts_jax import tree_util
+from freedarts_jax.search import driver
 from freedarts_jax.spaces import nb201
 from tests.conftest import assert_scaled_equals_plain
 from tests.conftest import tiny_config
@@ -28,7 +28,7 @@ def test_score_equals_central_finite_difference(bn_mode):
   model, variables, alpha = _tiny(bn_mode)
   mask = {'cell': jnp.ones((6, 5), jnp.float32)}
   score = zeros.make_score_fn(model, SHAPE, jnp.float64)
-  r, scores = zeros.to_numpy(score(variables, alpha, mask))
+  r, scores, _, _ = zeros.to_numpy(score(variables, alpha, mask))
 
   theta = tree_util.linearise(tree_util.cast(variables, jnp.float64))
   x = jnp.ones((1, *SHAPE), jnp.float64)
@@ -115,7 +115,7 @@ def test_float32_scaled_equals_float64_where_float32_breaks(factor):
   variables = jax.tree.map(lambda v: v * factor, variables)
   mask = {'cell': jnp.ones((6, 5), jnp.float32)}
   out = {name: zeros.to_numpy(
-      zeros.make_score_fn(model, SHAPE, dtype)(variables, alpha, mask))
+      zeros.make_score_fn(model, SHAPE, dtype)(variables, alpha, mask))[:2]
          for name, model, dtype in (('f64', plain, jnp.float64),
                                     ('f32', plain, jnp.float32),
                                     ('scaled', scaled, jnp.float32))}
@@ -157,16 +157,16 @@ def test_a_batch_and_a_factor_enter_r_before_the_gradient():
   model, variables, alpha = _tiny()
   mask = {'cell': jnp.ones((6, 5), jnp.float32)}
   one = zeros.make_score_fn(model, SHAPE, jnp.float64)(variables, alpha, mask)
-  r1, s1 = zeros.to_numpy(one)
+  r1, s1, _, _ = zeros.to_numpy(one)
   batch = jnp.ones((3, *SHAPE), jnp.float32)
-  r3, s3 = zeros.to_numpy(zeros.make_score_fn(
+  r3, s3, _, _ = zeros.to_numpy(zeros.make_score_fn(
       model, SHAPE, jnp.float64, images=batch)(variables, alpha, mask))
   assert r3 == pytest.approx(3 * r1, rel=1e-10)
   np.testing.assert_allclose(s3['cell'], 3 * s1['cell'], rtol=1e-8)
 
   weights = jnp.arange(30, dtype=jnp.float64).reshape(6, 5)
   g = lambda a: 2.0 + jnp.sum(weights * a['cell'])
-  r_g, s_g = zeros.to_numpy(zeros.make_score_fn(
+  r_g, s_g, _, _ = zeros.to_numpy(zeros.make_score_fn(
       model, SHAPE, jnp.float64, factor=g)(variables, alpha, mask))
   assert r_g == r1
   theta = tree_util.linearise(tree_util.cast(variables, jnp.float64))
@@ -176,3 +176,26 @@ def test_a_batch_and_a_factor_enter_r_before_the_gradient():
   expected = np.abs(np.asarray(a64['cell'] * (g(a64) * dr + r1 * weights)))
   np.testing.assert_allclose(s_g['cell'], expected, rtol=1e-8)
   assert not np.allclose(s_g['cell'], float(g(a64)) * s1['cell'], rtol=1e-3)
+
+
+def test_scaled_r_of_a_batch_counts_the_classifier_bias_per_image():
+  """zeros_input=data on the scaled path: R sums the logits of B images,
+  so the classifier bias enters B times (float64, so exactly)."""
+  plain = nb201.Network(10, 4, 1, 'eval')
+  scaled = nb201.Network(10, 4, 1, 'eval', scaled=True)
+  variables, alpha = zeros.make_init_fn(
+      plain, SHAPE, nb201.alpha_shapes(), 'normal', 1e-3)(jax.random.key(0))
+  fc = variables['params']['classifier']['fc']
+  variables['params']['classifier']['fc'] = {
+      **fc, 'bias': jnp.linspace(0.5, 1.0, 10, dtype=jnp.float32)}
+  images = jax.random.normal(jax.random.key(1), (3, *SHAPE), jnp.float32)
+  mask = {'cell': jnp.ones((6, 5), jnp.float32)}
+  got, want = (zeros.to_numpy(zeros.make_score_fn(
+      model, SHAPE, jnp.float64, images=images)(variables, alpha, mask))
+               for model in (scaled, plain))
+  assert int(got.log2_scale) != 0  # the test exercises the scaling
+  # The bias counted once would be 2 * 7.5 off.
+  assert abs(float(want.r)) < 1e6
+  assert float(got.r) == pytest.approx(float(want.r), rel=1e-12)
+  np.testing.assert_allclose(got.scores['cell'], want.scores['cell'],
+                             rtol=1e-10)

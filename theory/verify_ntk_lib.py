@@ -15,6 +15,7 @@ import ml_collections
 
 from freedarts_jax import errors
 from freedarts_jax import runtime
+from freedarts_jax import validation
 from theory import experiments
 from theory import nt_compat
 from theory import plots
@@ -24,22 +25,30 @@ EXPERIMENTS = ('op', 'arch', 'stax')
 
 
 def _check(config: ml_collections.ConfigDict) -> tuple[str, ...]:
-  chosen = tuple(e for e in config.experiments.split(',') if e)
-  for e in chosen:
-    if e not in EXPERIMENTS:
-      raise errors.ConfigError(
-          'config.experiments: ' + errors.one_of('experiment', e, EXPERIMENTS))
-  if config.bn_mode not in ('eval', 'none'):
-    raise errors.ConfigError(
-        f'config.bn_mode={config.bn_mode!r}: the NTK needs eval or none '
-        '(train-mode BatchNorm couples the samples).')
+  """Validates a theory config; returns the chosen experiments."""
+  chosen = validation.choices(config, 'experiments', EXPERIMENTS)
+  validation.choice(config, 'bn_mode', ('eval', 'none'),
+                    ' The NTK needs eval or none (train-mode BatchNorm '
+                    'couples the samples).')
   return chosen
 
 
 def run(config: ml_collections.ConfigDict, workdir) -> dict:
-  """Runs the chosen experiments; writes report.json, report.md and plots."""
+  """Runs the chosen experiments; writes report.json, report.md and plots.
+
+  The NTKs are computed in float64: `jax_enable_x64` is on inside this call
+  only.
+
+  Raises:
+    errors.ConfigError: a bad config value.
+  """
   chosen = _check(config)
-  workdir = pathlib.Path(workdir)
+  with jax.enable_x64(True):
+    return _run(config, chosen, pathlib.Path(workdir))
+
+
+def _run(config, chosen: tuple[str, ...], workdir: pathlib.Path) -> dict:
+  """run after the checks, float64 on."""
   workdir.mkdir(parents=True, exist_ok=True)
   nt = nt_compat.load()
   key = jax.random.key(config.seed)

@@ -6,9 +6,6 @@
 Several processes (one per host): add --num_processes=P --process_id=I
 --coordinator_address=HOST:PORT; each scores every P-th chunk and process 0
 writes the outputs. Stopped runs resume from DIR/partial/.
-
-snip and grasp here are weight-level proxies (Abdelfattah et al. 2021), not
-the search's op-level objective=snip/grasp (docs/design.md section 7).
 """
 
 import pathlib
@@ -18,11 +15,11 @@ from absl import flags
 import jax
 
 from freedarts_jax import cli
-from freedarts_jax.proxies import bench
 from freedarts_jax import runtime
+from freedarts_jax.proxies import bench
 
-_DEFAULT_CONFIG = (pathlib.Path(__file__).parents[2] / 'configs'
-                   / 'proxy_nb201.py')
+_DEFAULT_CONFIG = (pathlib.Path(__file__).parents[2] / 'configs' /
+                   'proxy_nb201.py')
 
 _CONFIG = cli.define_config(str(_DEFAULT_CONFIG))
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder.',
@@ -45,8 +42,7 @@ def main(argv):
     jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value,
                                _PROCESS_ID.value)
   runtime.enable_compilation_cache()
-  result = bench.run_proxy_bench(config, _WORKDIR.value,
-                                     _OVERWRITE.value)
+  result = bench.run_proxy_bench(config, _WORKDIR.value, _OVERWRITE.value)
   if result is not None:
     print((pathlib.Path(_WORKDIR.value) / 'correlations.md').read_text())
     print(f'wrote {_WORKDIR.value}/result.json')

@@ -6,39 +6,45 @@ process's devices (shard_map), vmapped on each. Several processes
 (jax.distributed) take every P-th chunk. Each finished chunk is appended to
 workdir/partial/<settings>/<proxy>.p<process>.jsonl and flushed, so a run
 that is stopped resumes at the first chunk not written; process 0 then
-merges every process's chunks and writes the outputs (report.py).
+merges every process's chunks and writes the outputs (report.py). The
+chunk files are store.py's.
 """
 
 import functools
 import hashlib
 import json
-import os
 import pathlib
 import time
 
 from absl import logging
 import jax
 import jax.numpy as jnp
+from jax.sharding import PartitionSpec as P
 import ml_collections
 import numpy as np
-from jax.sharding import PartitionSpec as P
 import tqdm
 
-from freedarts_jax import errors
-from freedarts_jax import proxies
 from freedarts_jax import data
-from freedarts_jax.proxies import report as proxy_report
-from freedarts_jax.proxies import routed
-from freedarts_jax import runtime
+from freedarts_jax import dtypes
+from freedarts_jax import errors
+from freedarts_jax import layers
 from freedarts_jax import nb201_table
+from freedarts_jax import proxies
+from freedarts_jax import runtime
 from freedarts_jax import tree_util
+from freedarts_jax import validation
 from freedarts_jax.init import torch_init
 from freedarts_jax.init import torch_init_fn
+from freedarts_jax.proxies import report as proxy_report
+from freedarts_jax.proxies import routed
+from freedarts_jax.proxies import store
 from freedarts_jax.spaces import nb201
 
 DATA = ('synthetic', 'cifar10')
 INITS = ('shared', 'per_cell')
-DTYPES = ('float32', 'float64')
+# Chunk functions and executables kept per process (LRU): each proxy of a
+# run needs one; a second run with the same settings reuses them.
+_CACHE_SIZE = 8
 # Settings that change a score: partial results are kept per combination.
 _SCORE_FIELDS = ('seed', 'limit', 'chunk', 'routed', 'batch_size', 'data',
                  'data_dir', 'init', 'dataset', 'channels', 'cells_per_stage',
@@ -46,42 +52,23 @@ _SCORE_FIELDS = ('seed', 'limit', 'chunk', 'routed', 'batch_size', 'data',
 
 
 def _check(config: ml_collections.ConfigDict) -> tuple:
-  def bad(field, what):
-    raise errors.ConfigError(
-        f'config.{field} must be {what}, got {config[field]!r}.')
-
-  def integer(field, low, high=None):
-    v = config[field]
-    if isinstance(v, bool) or not isinstance(v, int) or v < low or (
-        high is not None and v > high):
-      bad(field, f'an integer in {low}..{high}' if high is not None
-          else f'an integer >= {low}')
-
-  def choice(field, valid):
-    if config[field] not in valid:
-      raise errors.ConfigError(f'config.{field}: ' + errors.one_of(
-          field, config[field], valid))
-
+  """Validates a proxy benchmark config; returns the chosen proxies."""
   chosen = proxies.parse(config.proxies)
-  integer('limit', 0, nb201_table.SIZE)
-  integer('seed', 0)
-  integer('batch_size', 2)
-  integer('chunk', 1)
-  integer('vmap', 0)
+  validation.integer(config, 'limit', 0, nb201_table.SIZE)
+  validation.integer(config, 'seed', 0)
+  validation.integer(config, 'batch_size', 2)
+  validation.integer(config, 'vmap', 0, note=' (0: automatic)')
+  for field in ('chunk', 'channels', 'cells_per_stage'):
+    validation.positive(config, field)
   for field in ('routed', 'progress'):
-    if not isinstance(config[field], bool):
-      bad(field, 'True or False')
-  if isinstance(config.merge_wait_s, bool) or not isinstance(
-      config.merge_wait_s, (int, float)) or config.merge_wait_s <= 0:
-    bad('merge_wait_s', 'a positive number of seconds')
-  integer('channels', 1)
-  integer('cells_per_stage', 1)
-  choice('data', DATA)
-  choice('init', INITS)
-  choice('dataset', tuple(nb201.DATASETS))
-  choice('synflow_dtype', DTYPES)
-  choice('zeros_dtype', DTYPES)
-  choice('zeros_bn_mode', ('train', 'eval', 'none'))
+    validation.boolean(config, field)
+  validation.number(config, 'merge_wait_s', 0, strict=True)
+  validation.choice(config, 'data', DATA)
+  validation.choice(config, 'init', INITS)
+  validation.choice(config, 'dataset', nb201.DATASETS)
+  validation.choice(config, 'synflow_dtype', dtypes.COMPUTE)
+  validation.choice(config, 'zeros_dtype', dtypes.COMPUTE)
+  validation.choice(config, 'zeros_bn_mode', layers.BN_MODES)
   if config.data == 'cifar10' and config.dataset != 'cifar10':
     raise errors.ConfigError(
         'config.data=cifar10 needs config.dataset=cifar10 (the network '
@@ -171,7 +158,7 @@ def uses_routing(config, proxy: proxies.Proxy) -> bool:
           and config.init == 'shared')
 
 
-@functools.cache
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def make_chunk_fn(proxy: proxies.Proxy, setup: proxies.Setup, init: str,
                   mesh: jax.sharding.Mesh, vmap: int, cap: int = 0):
   """jitted (variables, key, alphas, indices, x, y) -> {column: (n,)}.
@@ -211,40 +198,6 @@ def make_chunk_fn(proxy: proxies.Proxy, setup: proxies.Setup, init: str,
       local, mesh=mesh, in_specs=(P(), P(), P('cells'), P('cells'), P(), P()),
       out_specs=P('cells'))
   return jax.jit(sharded)
-
-
-class Partial:
-  """One process's append-only record of finished chunks of one proxy."""
-
-  def __init__(self, folder: pathlib.Path, proxy: str, process: int):
-    self.folder, self.proxy = folder, proxy
-    self.path = folder / f'{proxy}.p{process}.jsonl'
-
-  def read_all(self) -> dict[int, dict]:
-    """chunk -> record, from every process's file (complete lines only)."""
-    out = {}
-    for path in sorted(self.folder.glob(f'{self.proxy}.p*.jsonl')):
-      for line in path.read_text().splitlines(keepends=True):
-        if not line.endswith('\n'):
-          continue  # a line cut by a kill
-        try:
-          record = json.loads(line)
-        except json.JSONDecodeError:
-          continue
-        out[record['chunk']] = record
-    return out
-
-  def append(self, record: dict) -> None:
-    self.folder.mkdir(parents=True, exist_ok=True)
-    if self.path.exists():  # drop a line cut by a kill before appending
-      text = self.path.read_bytes()
-      if text and not text.endswith(b'\n'):
-        with self.path.open('r+b') as f:
-          f.truncate(text.rfind(b'\n') + 1)
-    with self.path.open('a') as f:
-      f.write(json.dumps(record) + '\n')
-      f.flush()
-      os.fsync(f.fileno())
 
 
 def _variables(proxy, setup, key):
@@ -325,16 +278,33 @@ def _score_proxy(proxy, config, setup, chunks, mine, partial, keys, batch,
   return timing
 
 
-_COMPILED = {}
+class _Lowering:
+  """fn and the arguments to compile it for; as a cache key, fn and the
+  arguments' shapes, dtypes and shardings."""
+
+  def __init__(self, fn, args):
+    self.fn, self.args = fn, args
+    self.key = (fn, tuple(
+        (a.shape, str(a.dtype), getattr(a, 'sharding', None))
+        for a in jax.tree.leaves(args)))
+
+  def __hash__(self):
+    return hash(self.key)
+
+  def __eq__(self, other):
+    return self.key == other.key
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _compiled(lowering: _Lowering):
+  compiled = lowering.fn.lower(*lowering.args).compile()
+  lowering.args = None  # the cache keeps the executable, not the arrays
+  return compiled
 
 
 def _compile(fn, args):
-  """fn compiled for args' shapes, once per process."""
-  spec = tuple((a.shape, str(a.dtype), getattr(a, 'sharding', None))
-               for a in jax.tree.leaves(args))
-  if (fn, spec) not in _COMPILED:
-    _COMPILED[fn, spec] = fn.lower(*args).compile()
-  return _COMPILED[fn, spec]
+  """fn compiled for args' shapes (the last _CACHE_SIZE are kept)."""
+  return _compiled(_Lowering(fn, args))
 
 
 def _merge(chosen, partials, chunks, wait_s: float) -> dict[str, dict]:
@@ -370,6 +340,8 @@ def run_proxy_bench(config: ml_collections.ConfigDict, workdir,
 
   Returns:
     The result dict on process 0 (None on the others).
+
+  float64 (`jax_enable_x64`) is on inside this call only.
   """
   chosen = _check(config)
   workdir = pathlib.Path(workdir)
@@ -378,6 +350,12 @@ def run_proxy_bench(config: ml_collections.ConfigDict, workdir,
     raise errors.ConfigError(
         f'{result_file} exists: pass --overwrite to replace it (finished '
         'chunks with the same settings are reused either way).')
+  with jax.enable_x64(True):
+    return _run(config, chosen, workdir)
+
+
+def _run(config, chosen: tuple, workdir: pathlib.Path) -> dict | None:
+  """run_proxy_bench after the checks, float64 on."""
   setup = setup_of(config)
   cells = select_cells(config)
   process, n_proc = jax.process_index(), jax.process_count()
@@ -394,7 +372,8 @@ def run_proxy_bench(config: ml_collections.ConfigDict, workdir,
     x, y, data_note = data_batch(config, setup, keys['data'])
     batch = (x, y)
   folder = workdir / 'partial' / settings_id(config)
-  partials = {p.name: Partial(folder, p.name, process) for p in chosen}
+  partials = {p.name: store.Partial(folder, p.name, process)
+              for p in chosen}
   timing = {}
   for p in chosen:
     logging.info('scoring %d cells with %s', len(cells), p.name)

@@ -14,9 +14,9 @@ from absl import app
 from absl import flags
 
 from freedarts_jax import cli
-from freedarts_jax.search import report
 from freedarts_jax import runtime
 from freedarts_jax.search import driver
+from freedarts_jax.search import report
 
 _DEFAULT_CONFIG = pathlib.Path(__file__).parents[2] / 'configs' / 'nb201.py'
 

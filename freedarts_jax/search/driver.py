@@ -3,169 +3,196 @@
 Importable from notebooks: it returns the result dict and, given a workdir,
 writes workdir/result.json (atomically; never over an existing one unless
 `overwrite`). With `config.num_seeds = K > 1` it runs K searches (seeds
-seed..seed+K-1) in lockstep, each scoring round one compiled call for all K.
+seed..seed+K-1) in lockstep, each scoring round one compiled call for all K;
+one search is the case K = 1 (every array carries the seed axis).
+
+float64 is switched on inside `run_search` only (`jax.enable_x64`), so the
+caller's JAX setting is left as it was.
 """
 
-import functools
+import dataclasses
 import pathlib
 import time
+from typing import Any
+from typing import TypedDict
 
 from absl import logging
+import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import tqdm
 
-from freedarts_jax.search import budget
-from freedarts_jax.search import ensemble
+from freedarts_jax import dtypes
 from freedarts_jax import errors
+from freedarts_jax import runtime
+from freedarts_jax import tree_util
+from freedarts_jax import zeros
+from freedarts_jax.search import budget
+from freedarts_jax.search import checks
+from freedarts_jax.search import ensemble
 from freedarts_jax.search import guards
 from freedarts_jax.search import objectives
 from freedarts_jax.search import penalties
-from freedarts_jax import runtime
-from freedarts_jax.search import schedule
-from freedarts_jax import validation
-from freedarts_jax import zeros
-
-SCALED = 'float32_scaled'  # the overflow-safe float32 path
+from freedarts_jax.search import scoring
 
 
-def auto_float32(bn_mode: str, objective: str = 'zeros') -> str:
-  """dtype=auto's first try: float32_scaled where it is exact, else float32.
+class Timing(TypedDict):
+  """result.json's 'timing', in seconds."""
+  init_s: float  # data, FLOPs table, variables and alpha
+  compile_s: float  # the score of the dtype that finished
+  score_s: float  # every round's call
+  guard_s: float  # the probe call (R with alpha changed) and its check
+  total_s: float
 
-  float32_scaled needs a positively homogeneous network (BatchNorm off or in
-  eval mode); train-mode BatchNorm renormalises every conv output, which
-  keeps plain float32 in range instead. snip and grasp need the logits
-  themselves (a cross-entropy), so they always start in plain float32.
+
+class Round(TypedDict):
+  """One scoring round of the first seed."""
+  r: float  # R
+  scores: dict[str, list[list[float]]]  # alpha name -> (edges, ops)
+  mask: dict[str, list[list[int]]]  # the ops scored (1) this round
+  removed: list[list[str]]  # [alpha name, edge label, op] per removal
+
+
+class Result(TypedDict, total=False):
+  """workdir/result.json (the dict run_search returns).
+
+  `space.describe` adds the chosen cell's own keys: 'arch' (its text) in
+  every space; nb201 'genotype', 'connected'; darts 'genotype',
+  'eval_params', 'darts_v2_params', 'eval_network'; mobilenet 'blocks',
+  'params', 'flops', 'eval_network'. With K > 1 seeds they describe the
+  consensus cell and 'ensemble' holds every seed's.
   """
-  if bn_mode == 'train' or objective != 'zeros':
-    return 'float32'
-  return SCALED
+  space: str
+  dataset: str
+  seed: int
+  num_seeds: int
+  dtype: str  # the dtype that scored: float32, float64 or float32_scaled
+  dtype_requested: str  # config.dtype
+  dtype_fallback: dict | None  # {'from', 'reason', 'message'} under auto
+  bn_mode: str
+  objective: str  # zeros or the op-level snip / grasp
+  zeros_input: str
+  flops_penalty: str
+  data: str | None  # the batch's source where one is scored
+  r_is: str  # what R is, where a batch is scored
+  batch_size: int
+  meaningful: bool  # False for a batch of random images
+  warning: str
+  alpha_init: str
+  alpha_scale: float
+  schedule: str
+  ops: list[str]
+  edges: dict[str, list[str]]
+  arch: str
+  r: float  # R of round 0, first seed
+  scores: dict[str, list[list[float]]]  # last round, first seed
+  rounds: list[Round]
+  benchmark: dict | None  # the table's row of the chosen cell (nb201)
+  penalty: dict  # penalties.describe, with a flops_penalty
+  ensemble: dict  # ensemble.summarise, with K > 1
+  budget: dict  # budget.describe, with a budget_metric
+  timing: Timing
+  device: dict
+  versions: dict
+  config: dict
+  artifacts: list[str]  # files beside result.json
 
 
-class _ByIdentity:
-  """A cache key for an unhashable value (a batch, a function): its identity."""
+@dataclasses.dataclass(frozen=True)
+class _Draw:
+  """What every dtype's attempt shares: the supernet, its inputs, the draws.
 
-  def __init__(self, value):
-    self.value = value
-
-
-def _spec(tree):
-  leaves, treedef = jax.tree.flatten(tree)
-  return treedef, tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in leaves)
-
-
-@functools.cache
-def _compiled_score(model, input_shape, dtype: str, variables_spec,
-                    alpha_spec, num: int, batch: int,
-                    objective: str = 'zeros',
-                    data: _ByIdentity | None = None,
-                    factor: _ByIdentity | None = None):
-  """The score compiled ahead of time, once per process and shape.
-
-  With num > 1 the arguments carry a leading seed axis and `jax.lax.map`
-  scores `batch` seeds at a time under vmap (all of them when batch = num).
-  `objective` snip or grasp scores on `data`'s labelled batch; zeros on its
-  images where given (zeros_input=data), times `factor`'s penalty if given.
+  variables, alpha and probe_alpha carry the seed axis (K, ...).
   """
-  compute = jnp.dtype(zeros.COMPUTE_DTYPES[dtype])
-  if objective == 'zeros':
-    one = zeros.make_score_fn(
-        model, input_shape, compute,
-        images=None if data is None else data.value[0],
-        factor=None if factor is None else factor.value)
-  else:
-    one = objectives.make_objective_fn(objective, model, data.value, compute)
-  score_fn = one if num == 1 else jax.jit(lambda v, a, m: jax.lax.map(
-      lambda args: one(*args), (v, a, m), batch_size=batch))
-  variables = jax.tree.unflatten(*variables_spec)
-  alpha = jax.tree.unflatten(*alpha_spec)
-  t = time.perf_counter()
-  compiled = score_fn.lower(variables, alpha, alpha).compile()
-  logging.info('compiled the %s %s score in %.1f s', dtype, objective,
-               time.perf_counter() - t)
-  return compiled
+  space: Any  # spaces.Space
+  model: nn.Module  # the plain (unscaled) supernet
+  input_shape: tuple[int, int, int]
+  num_classes: int
+  seeds: list[int]
+  variables: Any
+  alpha: tree_util.Alpha
+  probe_alpha: tree_util.Alpha
+  data: scoring.ByIdentity | None  # the batch, where one is scored
+  flops: tuple | None  # space.flops_table's, with a flops_penalty
+  factor: scoring.ByIdentity | None  # the penalty g(alpha)
 
 
-def _score_in(dtype: str, model, input_shape, variables, alpha, probe_alpha,
-              space, config, seeds: list[int],
-              data: _ByIdentity | None = None,
-              factor: _ByIdentity | None = None) -> dict:
-  """Compiles the score in `dtype`, probes R, runs the schedule (guarded)."""
-  num = len(seeds)
-  batch = ensemble.batch_size(config.ensemble_batch, num)
-  lead = (num,) if num > 1 else ()
-  ones = {k: jnp.ones(lead + s, jnp.float32)
-          for k, s in space.alpha_shapes.items()}
+def _draw(config, space) -> _Draw:
+  """Loads the batch and FLOPs, builds the supernet, draws every seed."""
+  hw, num_classes = space.datasets[config.dataset]
+  if space.input_size is not None:
+    hw = space.input_size(config)
+  input_shape = (hw, hw, 3)
+  data = factor = flops = None
+  # First: a missing data set fails at once.
+  if objectives.needs_batch(config):
+    data = scoring.ByIdentity(
+        objectives.load_batch(config, input_shape, num_classes))
+  if config.flops_penalty != 'none':
+    flops = space.flops_table(config, num_classes)
+    factor = scoring.ByIdentity(
+        penalties.make_factor(config.flops_penalty, *flops))
+  model = space.build(config, num_classes)
+  seeds = [config.seed + i for i in range(config.num_seeds)]
+  init = zeros.make_init_fn(model, input_shape, space.alpha_shapes,
+                            config.alpha_init, config.alpha_scale)
+  drawn = []
+  for seed in seeds:
+    init_key, probe_key = jax.random.split(jax.random.key(seed))
+    variables, alpha = init(init_key)
+    drawn.append((variables, alpha, zeros.perturb(alpha, probe_key)))
+  variables, alpha, probe_alpha = scoring.stack(drawn)
+  return _Draw(space, model, input_shape, num_classes, seeds, variables,
+               alpha, probe_alpha, data, flops, factor)
+
+
+def _attempt(config, draw: _Draw, dtype: str) -> scoring.Outcome:
+  """Compiles the score in `dtype` and runs the schedule, guarded."""
+  model = draw.model
+  if dtype == dtypes.SCALED:
+    model = draw.space.build(config, draw.num_classes, scaled=True)
   t = time.perf_counter()
-  compiled = _compiled_score(model, input_shape, dtype, _spec(variables),
-                             _spec(alpha), num, batch, config.objective, data,
-                             factor)
+  compiled = scoring.compiled_score(
+      model, draw.input_shape, dtype, scoring.spec(draw.variables),
+      scoring.spec(draw.alpha),
+      ensemble.batch_size(config.ensemble_batch, len(draw.seeds)),
+      config.objective, draw.data, draw.factor)
   compile_s = time.perf_counter() - t
+  run = scoring.ScoringRun(compiled, draw.variables, draw.alpha,
+                           draw.probe_alpha, dtype, draw.space, draw.seeds,
+                           config.bn_mode)
+  return run.run(config.schedule, compile_s)
 
-  def call(a, masks):
-    """-> R (K,) float64, raw scores {k: (K, E, O)}, log2 scales (K,)."""
-    out = jax.block_until_ready(compiled(variables, a, masks))
-    r, _ = zeros.to_numpy(out._replace(scores={}))
-    raw = {k: np.asarray(v, np.float64).reshape(num, *v.shape[-2:])
-           for k, v in out.scores.items()}
-    return np.atleast_1d(r), raw, np.atleast_1d(np.asarray(out.log2_scale))
 
-  def check(b, check_fn, *args):
+def _score_with_fallback(config, draw: _Draw
+                         ) -> tuple[scoring.Outcome, dict | None]:
+  """Scores in each of dtypes.attempts in turn until one passes the guards.
+
+  Returns:
+    The outcome and, where an earlier dtype tripped a guard, what it was
+    ({'from': dtype, 'reason': guard code, 'message': its text}).
+
+  Raises:
+    errors.GuardError: the last dtype tripped too.
+  """
+  tried = dtypes.attempts(config, draw.space)
+  fallback = None
+  for dtype in tried:
     try:
-      check_fn(*args)
+      return _attempt(config, draw, dtype), fallback
     except guards.Tripped as e:
-      if num == 1:
+      if dtype == tried[-1]:
+        if fallback:
+          raise errors.GuardError(
+              f'{fallback["message"]} The float64 re-run failed too: {e}'
+          ) from e
         raise
-      raise guards.Tripped(e.reason, f'seed {seeds[b]}: {e.detail}',
-                           dtype, e.advice) from e
-
-  t = time.perf_counter()
-  r = call(alpha, ones)[0]
-  r_probe = call(probe_alpha, ones)[0]
-  for b in range(num):
-    check(b, guards.check_r_depends_on_alpha, r[b], r_probe[b], dtype,
-          config.bn_mode)
-  guard_s = time.perf_counter() - t
-
-  score_s = 0.0
-
-  def score(masks):
-    nonlocal score_s
-    t = time.perf_counter()
-    r, raw, log2_scale = call(
-        alpha, {k: jnp.asarray(m.reshape(lead + m.shape[1:]), jnp.float32)
-                for k, m in masks.items()})
-    score_s += time.perf_counter() - t
-    for b in range(num):
-      check(b, guards.check_scores, r[b], {k: s[b] for k, s in raw.items()},
-            {k: m[b] for k, m in masks.items()}, space.ops, space.edge_labels,
-            dtype, space.has_none)
-    scores = {k: np.ldexp(s, log2_scale[:, None, None]) for k, s in raw.items()}
-    if not all(np.isfinite(s).all() for s in scores.values()):
-      raise guards.Tripped('nonfinite', 'scores times 2**log2_scale '
-                           f'({log2_scale.tolist()}) exceed float64', dtype)
-    return r, scores
-
-  total = schedule.num_rounds(config.schedule, space.alpha_shapes)
-  with tqdm.tqdm(total=total, desc=f'scoring ({dtype})', unit='round',
-                 disable=None) as bar:
-
-    def on_round(i, record):
-      removed = ', '.join(f'{space.edge_labels[k][e]}:{space.ops[o]}'
-                          for k, e, o in record['removed'][0])
-      logging.info('round %d: R = %.6g; removed %s', i, record['r'][0],
-                   removed or 'nothing')
-      bar.update()
-
-    rounds = schedule.run(config.schedule, score, space.alpha_shapes, num,
-                          on_round, space.has_none)
-  return {'rounds': rounds, 'compile_s': compile_s, 'score_s': score_s,
-          'guard_s': guard_s}
+      logging.warning('%s Re-running in float64 (dtype=auto).', e)
+      fallback = {'from': dtype, 'reason': e.reason, 'message': str(e)}
+  raise AssertionError('unreachable: dtypes.attempts is never empty')
 
 
-def _round_json(record: dict, space, b: int) -> dict:
+def _round_json(record: dict, space, b: int) -> Round:
   return {
       'r': float(record['r'][b]),
       'scores': {k: v[b].tolist() for k, v in record['scores'].items()},
@@ -200,98 +227,49 @@ def _objective_fields(config) -> dict:
   return fields
 
 
-def _init(config, model, input_shape, space, seeds):
-  """Variables, alpha and the guard's perturbed alpha, stacked over seeds."""
-  init = zeros.make_init_fn(model, input_shape, space.alpha_shapes,
-                            config.alpha_init, config.alpha_scale)
-  drawn = []
-  for seed in seeds:
-    init_key, probe_key = jax.random.split(jax.random.key(seed))
-    variables, alpha = init(init_key)
-    drawn.append((variables, alpha, zeros.perturb(alpha, probe_key)))
-  if len(seeds) == 1:
-    return drawn[0]
-  return jax.tree.map(lambda *x: jnp.stack(x), *drawn)
+def _chosen_fields(config, draw: _Draw, rounds: list[dict]
+                   ) -> tuple[dict, object]:
+  """The chosen cell's fields (the consensus with K > 1) and that cell.
 
-
-def run_search(config: ml_collections.ConfigDict, workdir=None,
-               overwrite: bool = False) -> dict:
-  """Scores the supernet (ZEROS, snip or grasp) and turns it into a cell.
-
-  Args:
-    config: a search config (configs/nb201.py documents the fields).
-    workdir: where result.json goes; None writes nothing.
-    overwrite: replace an existing workdir/result.json.
-
-  Returns:
-    The result dict that result.json holds.
-
-  Raises:
-    errors.FreeDartsError: a bad config value, an existing result, or a
-      guard that tripped (in float64 too, with dtype=auto).
+  With a size budget (config.budget_metric) each seed's choice is
+  search/budget.py's exact best within it, and the fields record it.
   """
-  t_start = time.perf_counter()
-  space = validation.check(config)
-  done = None if workdir is None else runtime.result_path(workdir)
-  if done is not None and done.exists() and not overwrite:
-    raise errors.FreeDartsError(
-        f'{done} exists; pass --overwrite to replace it or choose another '
-        '--workdir.')
-  hw, num_classes = space.datasets[config.dataset]
-  if space.input_size is not None:
-    hw = space.input_size(config)
-  input_shape = (hw, hw, 3)
-  model = space.build(config, num_classes)
-  seeds = [config.seed + i for i in range(config.num_seeds)]
-
-  t = time.perf_counter()
-  data = factor = None
-  # First: a missing data set fails at once.
-  if objectives.needs_batch(config):
-    data = _ByIdentity(objectives.load_batch(config, input_shape,
-                                             num_classes))
-  if config.flops_penalty != 'none':
-    flops = space.flops_table(config, num_classes)
-    factor = _ByIdentity(penalties.make_factor(config.flops_penalty, *flops))
-  variables, alpha, probe_alpha = _init(config, model, input_shape, space,
-                                        seeds)
-  init_s = time.perf_counter() - t
-
-  first = auto_float32(config.bn_mode, config.objective)
-  if first == SCALED and not space.scalable:
-    first = 'float32'
-  tried = [first, 'float64'] if (
-      config.dtype == 'auto') else [config.dtype]
-  fallback, compile_s = None, 0.0
-  for dtype in tried:
-    try:
-      scored = space.build(config, num_classes, scaled=dtype == SCALED)
-      outcome = _score_in(dtype, scored, input_shape, variables, alpha,
-                          probe_alpha, space, config, seeds, data, factor)
-      compile_s += outcome['compile_s']
-      break
-    except guards.Tripped as e:
-      if dtype == tried[-1]:
-        if fallback:
-          raise errors.GuardError(
-              f'{fallback["message"]} The float64 re-run failed too: {e}'
-          ) from e
-        raise
-      logging.warning('%s Re-running in float64 (dtype=auto).', e)
-      fallback = {'from': dtype, 'reason': e.reason, 'message': str(e)}
-
-  rounds = outcome['rounds']
-  last = rounds[-1]
+  space, last = draw.space, rounds[-1]
   limit = budget.from_config(space, config)
   choices = [budget.choose(space, limit, budget.steps(rounds, b))
-             for b in range(len(seeds))]
-  genotypes = [c.genotype for c in choices]
+             for b in range(len(draw.seeds))]
+  chosen, fields, consensus = choices[0].genotype, {}, None
+  if draw.factor is not None:
+    first = {k: np.asarray(a[0]) * last['mask'][k][0]
+             for k, a in draw.alpha.items()}  # the first seed's scored alpha
+    fields['penalty'] = penalties.describe(
+        config.flops_penalty, first, float(last['r'][0]),
+        {k: s[0] for k, s in last['scores'].items()}, *draw.flops)
+  if len(draw.seeds) > 1:
+    summary = ensemble.summarise(space, draw.seeds,
+                                 [c.genotype for c in choices],
+                                 rounds[0]['r'], budget.chooser(space, limit))
+    chosen = consensus = summary['consensus_genotype']
+    fields['ensemble'] = summary['ensemble']
+  if limit is not None:
+    fields['budget'] = budget.describe(space, limit, choices, len(rounds),
+                                       consensus)
+  fields.update(space.describe(chosen))
+  fields['benchmark'] = space.benchmark(chosen) if space.benchmark else None
+  return fields, chosen
+
+
+def _result(config, draw: _Draw, outcome: scoring.Outcome,
+            fallback: dict | None) -> tuple[Result, object]:
+  """result.json's dict (timing's total and init left to the caller)."""
+  space, rounds = draw.space, outcome.rounds
+  chosen_fields, chosen = _chosen_fields(config, draw, rounds)
   result = {
       'space': space.name,
       'dataset': config.dataset,
       'seed': config.seed,
       'num_seeds': config.num_seeds,
-      'dtype': dtype,
+      'dtype': outcome.dtype,
       'dtype_requested': config.dtype,
       'dtype_fallback': fallback,
       'bn_mode': config.bn_mode,
@@ -302,40 +280,54 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
       'schedule': config.schedule,
       'ops': list(space.ops),
       'edges': {k: list(v) for k, v in space.edge_labels.items()},
-      **space.describe(genotypes[0]),
+      **chosen_fields,
       'r': float(rounds[0]['r'][0]),
-      'scores': {k: v[0].tolist() for k, v in last['scores'].items()},
+      'scores': {k: v[0].tolist() for k, v in rounds[-1]['scores'].items()},
       'rounds': [_round_json(r, space, 0) for r in rounds],
-      'benchmark': space.benchmark(genotypes[0]) if space.benchmark else None,
-  }
-  if factor is not None:
-    first = {k: np.asarray(a[0] if len(seeds) > 1 else a) * last['mask'][k][0]
-             for k, a in alpha.items()}  # the first seed's scored alpha
-    result['penalty'] = penalties.describe(
-        config.flops_penalty, first, float(last['r'][0]),
-        {k: s[0] for k, s in last['scores'].items()}, *flops)
-  if len(seeds) > 1:
-    summary = ensemble.summarise(space, seeds, genotypes, rounds[0]['r'],
-                                 budget.chooser(space, limit))
-    result.update(space.describe(summary['consensus_genotype']))
-    result['benchmark'] = summary['consensus_benchmark']
-    result['ensemble'] = summary['ensemble']
-  if limit is not None:
-    result['budget'] = budget.describe(
-        space, limit, choices, len(rounds),
-        summary['consensus_genotype'] if len(seeds) > 1 else None)
-  result.update({
-      'timing': {'init_s': init_s, 'compile_s': compile_s,
-                 'score_s': outcome['score_s'], 'guard_s': outcome['guard_s'],
-                 'total_s': time.perf_counter() - t_start},
+      'timing': {'compile_s': outcome.compile_s,
+                 'score_s': outcome.score_s, 'guard_s': outcome.guard_s},
       'device': runtime.device(),
       'versions': runtime.versions(),
       'config': config.to_dict(),
-  })
+  }
+  return result, chosen
+
+
+def run_search(config: ml_collections.ConfigDict, workdir=None,
+               overwrite: bool = False) -> Result:
+  """Scores the supernet (ZEROS, snip or grasp) and turns it into a cell.
+
+  float64 (`jax_enable_x64`) is on inside this call only.
+
+  Args:
+    config: a search config (configs/nb201.py documents the fields).
+    workdir: where result.json goes; None writes nothing.
+    overwrite: replace an existing workdir/result.json.
+
+  Returns:
+    The result dict that result.json holds (`Result`).
+
+  Raises:
+    errors.FreeDartsError: a bad config value, an existing result, or a
+      guard that tripped (in float64 too, with dtype=auto).
+  """
+  t_start = time.perf_counter()
+  space = checks.check(config)
+  if workdir is not None and runtime.result_path(workdir).exists() and not overwrite:
+    raise errors.FreeDartsError(
+        f'{runtime.result_path(workdir)} exists; pass --overwrite to replace it or '
+        'choose another --workdir.')
+  with jax.enable_x64(True):
+    t = time.perf_counter()
+    draw = _draw(config, space)
+    init_s = time.perf_counter() - t
+    outcome, fallback = _score_with_fallback(config, draw)
+    result, chosen = _result(config, draw, outcome, fallback)
+  result['timing'] = {'init_s': init_s, **result['timing'],
+                      'total_s': time.perf_counter() - t_start}
   if workdir is not None:
     if space.write_artifacts:
-      result['artifacts'] = space.write_artifacts(
-          genotypes[0] if len(seeds) == 1 else summary['consensus_genotype'],
-          pathlib.Path(workdir))
+      result['artifacts'] = space.write_artifacts(chosen,
+                                                  pathlib.Path(workdir))
     runtime.write_json(runtime.result_path(workdir), result)
   return result

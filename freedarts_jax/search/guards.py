@@ -9,20 +9,17 @@ happened and which setting to change. Thresholds:
 - underflow: a remaining candidate's score is subnormal (0 < |s| < the
   dtype's smallest normal number): precision is gone, the ranking is noise.
 - r_constant: R does not change when alpha does. alpha is multiplied entry by
-  entry by 1 +- 0.5 (random signs); if |R' - R| <= R_RTOL[dtype] * |R| the
-  output does not depend on the architecture weights (the release's DARTS
-  failure: train-mode BatchNorm on one image zeroes the pooled features) and
-  the gradient is rounding noise.
+  entry by 1 +- 0.5 (random signs); if |R' - R| <= R_RTOL[dtype] * |R|
+  (`dtypes.R_RTOL`) the output does not depend on the architecture weights
+  (the release's DARTS failure: train-mode BatchNorm on one image zeroes the
+  pooled features) and the gradient is rounding noise. The search compares
+  its first round's R with one extra call on the perturbed alpha.
 """
 
 import numpy as np
 
+from freedarts_jax import dtypes
 from freedarts_jax import errors
-from freedarts_jax import zeros
-
-# Relative change of R below which R is taken as independent of alpha:
-# about 100 units in the last place of the dtype.
-R_RTOL = {'float32': 1e-5, 'float32_scaled': 1e-5, 'float64': 1e-13}
 
 _ADVICE = {
     'nonfinite': 'float32 overflow or underflow of the linearised product '
@@ -76,7 +73,7 @@ def check_scores(r: float, scores: dict[str, np.ndarray],
   if not np.isfinite(r) or not all(np.isfinite(s).all()
                                    for s in scores.values()):
     raise Tripped('nonfinite', f'R = {r} or some scores are NaN/Inf', dtype)
-  tiny = np.finfo(zeros.COMPUTE_DTYPES[dtype]).tiny
+  tiny = np.finfo(dtypes.COMPUTE_DTYPES[dtype]).tiny
   for name, s in scores.items():
     live = mask[name] > 0
     if has_none:
@@ -100,9 +97,10 @@ def check_r_depends_on_alpha(r: float, r_perturbed: float, dtype: str,
     raise Tripped('nonfinite', f'R = {r} (and {r_perturbed} with alpha '
                   'changed by 50%)', dtype)
   change = abs(r_perturbed - r)
-  if change <= R_RTOL[dtype] * abs(r):
+  rtol = dtypes.R_RTOL[dtype]
+  if change <= rtol * abs(r):
     raise Tripped(
         'r_constant', f'R = {r:.10g} and R = {r_perturbed:.10g} after '
         f'changing every alpha by 50% (relative change {change / abs(r):.2g}'
-        f' <= {R_RTOL[dtype]:g})' if r else f'R = {r} for both alphas', dtype,
+        f' <= {rtol:g})' if r else f'R = {r} for both alphas', dtype,
         _ADVICE['r_constant_train' if bn_mode == 'train' else 'r_constant'])

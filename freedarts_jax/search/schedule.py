@@ -3,10 +3,11 @@
 Design: docs/design.md section 3.
 
 A schedule drives `score(masks) -> (R, scores)` for a batch of K independent
-searches (seeds) in lockstep: masks and scores are dicts of numpy
-(K, edges, ops) arrays, R is (K,). In spaces with a 'none' op (has_none) it
-is column 0: removed first on every edge and never kept while another op
-remains. Spaces without one (MobileNet) rank every column by its score.
+searches (seeds) in lockstep: masks (float32, 0 or 1) and scores are dicts
+of numpy (K, edges, ops) arrays, R is (K,). In spaces with a 'none' op
+(has_none) it is column 0: removed first on every edge and never kept while
+another op remains. Spaces without one (MobileNet) rank every column by its
+score.
 """
 
 from collections.abc import Callable
@@ -81,7 +82,7 @@ def run(schedule: str, score: ScoreFn, shapes: dict[str, tuple[int, int]],
   """
   if schedule not in SCHEDULES:
     raise ValueError(f'unknown schedule {schedule!r}')
-  mask = {k: np.ones((num, *s), np.float64) for k, s in shapes.items()}
+  mask = {k: np.ones((num, *s), np.float32) for k, s in shapes.items()}
   rounds = []
   while True:
     r, scores = score(mask)

@@ -9,6 +9,7 @@ a subset of the supernet's. Ops, edges and genotypes: darts_genotype.py.
 """
 
 import functools
+import math
 
 import flax.linen as nn
 import jax

@@ -14,16 +14,17 @@ import time
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 import tqdm
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
 from freedarts_jax import errors
 from freedarts_jax import init
 from freedarts_jax import runtime
+from freedarts_jax import validation
 from freedarts_jax.train import data
 from freedarts_jax.train import model as model_lib
 from freedarts_jax.train import steps as steps_lib
@@ -33,44 +34,26 @@ _RESUMABLE = ('data_dir', 'log_every', 'workers', 'keep_checkpoints')
 _PACKAGES = ('orbax-checkpoint', 'tensorflow-datasets', 'optax')
 
 
-def _choice(config, field, valid):
-  if config[field] not in valid:
-    raise errors.ConfigError(f'config.{field}: ' +
-                             errors.one_of(field, config[field], valid))
-
-
-def _number(config, field, minimum, kind=int, strict=False):
-  value = config[field]
-  ok = (not isinstance(value, bool) and isinstance(value, kind)
-        and (value > minimum if strict else value >= minimum))
-  if not ok:
-    op = '>' if strict else '>='
-    raise errors.ConfigError(f'config.{field} must be a {kind.__name__} '
-                             f'{op} {minimum}, got {value!r}.')
-
-
 def check(config: ml_collections.ConfigDict, num_devices: int
           ) -> model_lib.Arch:
   """Validates a training config; returns the genotype to train."""
-  _choice(config, 'dataset', data.DATASETS)
-  _choice(config, 'dtype', steps_lib.DTYPES)
-  _choice(config, 'lr_schedule', steps_lib.SCHEDULES)
+  validation.choice(config, 'dataset', data.DATASETS)
+  validation.choice(config, 'dtype', steps_lib.DTYPES)
+  validation.choice(config, 'lr_schedule', steps_lib.SCHEDULES)
   for field in ('epochs', 'batch_size', 'eval_batch_size', 'channels',
                 'layers', 'cells_per_stage', 'image_size', 'log_every',
                 'lr_decay_epochs', 'keep_checkpoints', 'synthetic_examples'):
-    _number(config, field, 0, strict=True)
+    validation.positive(config, field)
   for field in ('seed', 'steps_per_epoch', 'warmup_epochs', 'cutout',
                 'devices', 'workers'):
-    _number(config, field, 0)
+    validation.integer(config, field, 0)
   for field in ('learning_rate', 'lr_decay_rate'):
-    _number(config, field, 0.0, float, strict=True)
+    validation.positive(config, field, float)
   for field in ('lr_min', 'momentum', 'weight_decay', 'grad_clip',
-                'label_smoothing', 'auxiliary_weight', 'drop_path',
-                'jitter'):
-    _number(config, field, 0.0, float)
-  if config.drop_path >= 1 or config.label_smoothing >= 1:
-    raise errors.ConfigError('config.drop_path and config.label_smoothing '
-                             'must be below 1.')
+                'auxiliary_weight', 'jitter'):
+    validation.number(config, field, 0.0)
+  for field in ('label_smoothing', 'drop_path'):
+    validation.number(config, field, 0.0, below=1.0)
   for field in ('batch_size', 'eval_batch_size'):
     if config[field] % num_devices:
       raise errors.ConfigError(

@@ -13,7 +13,6 @@ import pathlib
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from freedarts_jax import errors
 from freedarts_jax import tree_util

@@ -21,8 +21,9 @@ import tensorflow_datasets as tfds
 from configs import proxy_nb201
 from freedarts_jax import errors
 from freedarts_jax import proxies
-from freedarts_jax.proxies import bench
 from freedarts_jax.init import torch_init
+from freedarts_jax.proxies import bench
+from freedarts_jax.proxies import store
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TINY = {'proxies': 'synflow,naswot,params', 'channels': 4,
@@ -67,9 +68,12 @@ def _assert_same(a, b):
 
 @pytest.fixture(scope='module')
 def reference(tmp_path_factory):
-  """One uninterrupted single-device run, in this process."""
+  """One uninterrupted single-device run, in this process, with float64 off
+  around it (run_proxy_bench switches it on for its own duration)."""
   workdir = tmp_path_factory.mktemp('reference')
-  result = bench.run_proxy_bench(_config(), workdir)
+  with jax.enable_x64(False):
+    result = bench.run_proxy_bench(_config(), workdir)
+    assert not jax.config.jax_enable_x64
   return workdir, result
 
 
@@ -87,6 +91,11 @@ def test_outputs(reference):
       assert by['all']['n'] == 10 and by['top10']['n'] == 1
       assert -1 <= by['all']['spearman'] <= 1
   assert 'gaussian' in result['data'] and result['init'] == 'shared'
+  # synflow_dtype=float64 computed in float64: not every score is a float32
+  # value (a 24-bit mantissa) times a power of two.
+  synflow = np.array([float(r['synflow']) for r in _scores(workdir).values()])
+  mantissa = np.frexp(synflow)[0] * 2.0**24
+  assert (mantissa != np.round(mantissa)).any()
   for col in ('synflow', 'naswot', 'params'):
     assert (workdir / 'plots' / f'{col}.png').stat().st_size > 1000
   assert result['timing']['p0']['synflow']['cells'] == 10
@@ -98,7 +107,7 @@ def test_outputs(reference):
 
 def test_interrupted_run_resumes_to_the_same_scores(reference, tmp_path,
                                                     monkeypatch):
-  append = bench.Partial.append
+  append = store.Partial.append
   calls = []
 
   def dies_after_two(self, record):
@@ -109,11 +118,11 @@ def test_interrupted_run_resumes_to_the_same_scores(reference, tmp_path,
     calls.append(record['chunk'])
     append(self, record)
 
-  monkeypatch.setattr(bench.Partial, 'append', dies_after_two)
+  monkeypatch.setattr(store.Partial, 'append', dies_after_two)
   with pytest.raises(KeyboardInterrupt):
     bench.run_proxy_bench(_config(), tmp_path)
   assert not (tmp_path / 'scores.csv').exists()
-  monkeypatch.setattr(bench.Partial, 'append', append)
+  monkeypatch.setattr(store.Partial, 'append', append)
   result = bench.run_proxy_bench(_config(), tmp_path)
   assert 0 < result['timing']['p0']['synflow']['cells'] < 10  # the rest
   assert ((tmp_path / 'scores.csv').read_text()

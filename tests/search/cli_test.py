@@ -67,15 +67,15 @@ def test_cli_never_overwrites_unless_asked(first_run):
     ('--config.bn_mode=batch', 'eval'),
     ('--config.schedule=twice', 'iterative_global'),
     ('--config.alpha_init=zeros', 'ones'),
-    ('--config.alpha_scale=-1.0', 'positive'),
-    ('--config.channels=0', 'positive'),
+    ('--config.alpha_scale=-1.0', 'config.alpha_scale must be a number > 0'),
+    ('--config.channels=0', 'config.channels must be an integer > 0'),
     ('--config.seed=-1', '>= 0'),
-    ('--config.num_seeds=0', 'positive'),
+    ('--config.num_seeds=0', 'config.num_seeds must be an integer > 0'),
     ('--config.ensemble_batch=-2', 'automatic'),
 ])
 def test_bad_values_give_one_clear_error(tmp_path, override, named):
   proc = _cli(tmp_path, override, f'--workdir={tmp_path / "run"}')
-  assert proc.returncode != 0
+  assert proc.returncode == 2
   assert named in proc.stderr
   assert 'Traceback' not in proc.stderr
   assert not (tmp_path / 'run' / 'result.json').exists()

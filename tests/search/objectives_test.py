@@ -14,11 +14,11 @@ import pytest
 
 from freedarts_jax import data
 from freedarts_jax import errors
+from freedarts_jax import spaces
+from freedarts_jax.search import driver
 from freedarts_jax.search import guards
 from freedarts_jax.search import objectives
 from freedarts_jax.search import schedule
-from freedarts_jax.search import driver
-from freedarts_jax import spaces
 from tests.conftest import tiny_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -168,9 +168,8 @@ def test_missing_data_fails_at_once_with_what_to_do(tmp_path):
 
 def test_zeros_ignores_data():
   # make search's default needs no data, whatever `data` says.
-  assert driver.auto_float32('eval') == driver.SCALED
-  assert driver.auto_float32('eval', 'snip') == 'float32'
   assert tiny_config().objective == 'zeros'
+  assert not objectives.needs_batch(tiny_config(data='tfds'))
 
 
 def test_cli_without_data_exits_2_with_the_message(tmp_path):
