@@ -71,6 +71,7 @@ class Result(TypedDict, total=False):
   dtype_fallback: dict | None  # {'from', 'reason', 'message'} under auto
   bn_mode: str
   objective: str  # zeros or the op-level snip / grasp
+  objective_level: str  # 'op (alpha)': not the weight-level proxies
   zeros_input: str
   flops_penalty: str
   data: str | None  # the batch's source where one is scored
