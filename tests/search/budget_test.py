@@ -16,8 +16,8 @@ from configs import mobilenet as mobilenet_config
 from configs import nb201 as nb201_config
 from freedarts_jax import errors
 from freedarts_jax import spaces
-from freedarts_jax import validation
 from freedarts_jax.search import budget
+from freedarts_jax.search import checks
 from freedarts_jax.search import driver
 from freedarts_jax.search import report
 from freedarts_jax.spaces import darts_genotype as dg
@@ -209,16 +209,16 @@ def test_config_check_refuses_bad_budgets(overrides, match):
   config = nb201_config.get_config()
   config.update(overrides)
   with pytest.raises(errors.ConfigError, match=match):
-    validation.check(config)
+    checks.check(config)
 
 
 def test_mobilenet_budget_below_its_smallest_network_is_refused():
   config = mobilenet_config.get_config()
   config.update(budget_metric='flops', budget=400e6)
   with pytest.raises(errors.ConfigError, match='436,'):
-    validation.check(config)
+    checks.check(config)
   config.update(flops_penalty='mul#log', budget=600e6)  # allowed together
-  validation.check(config)
+  checks.check(config)
 
 
 def test_cli_exits_2_with_one_line_on_a_bad_budget(tmp_path):
