@@ -91,7 +91,8 @@ def _check(config: ml_collections.ConfigDict) -> tuple:
 def setup_of(config) -> proxies.Setup:
   return proxies.Setup(config.dataset, config.channels,
                        config.cells_per_stage, config.synflow_dtype,
-                       config.zeros_dtype, config.zeros_bn_mode)
+                       config.zeros_dtype, config.zeros_bn_mode,
+                       config.routed)
 
 
 def select_cells(config) -> np.ndarray:
