@@ -4,7 +4,7 @@
   /work/peer-venv/bin/pip install -r benchmarks/requirements-peer.txt
   PYTHONPATH=. python benchmarks/peer_cpu.py --peer_python=/work/peer-venv/bin/python \
       [--proxies=naswot,jacob_cov,grad_norm,snip,fisher] [--cells=4] \
-      [--train] [--train_steps=2] [--name=peer_cpu]
+      [--train] [--train_steps=2] [--name=peer_cpu] [--out=DIR]
 
 Per proxy, the same NB201 cells (a seeded random subset of the table), a
 batch of 64 Gaussian 32 px images, float32, 2 threads: first freedarts_jax
@@ -16,7 +16,9 @@ freedarts_jax's weights loaded: the record keeps the largest relative
 difference of those values. With --train, the DARTS-V2 training step
 (benchmarks/train_speed.py against torch_darts.py, batch 96). Writes
 benchmarks/results/<name>.json: both figures, their ratio (PyTorch time /
-freedarts_jax time: above 1, freedarts_jax is faster), the load averages
+freedarts_jax time: above 1, freedarts_jax is faster; wall time and
+process CPU seconds, the figure a loaded machine distorts least; PyTorch
+with OMP_WAIT_POLICY=PASSIVE), the load averages
 around each side, machine, versions and date.
 """
 
@@ -53,11 +55,11 @@ _PROXIES = flags.DEFINE_list(
     'proxies', ['naswot', 'jacob_cov', 'grad_norm', 'snip', 'fisher'],
     'Proxies to time (also grasp, te_nas).')
 _CELLS = flags.DEFINE_integer('cells', 4, 'Cells timed per proxy.')
-_BATCH = flags.DEFINE_integer('batch', 64, 'Images per proxy batch.')
+_BATCH = flags.DEFINE_integer('proxy_batch', 64, 'Images per proxy batch.')
 _TRAIN = flags.DEFINE_bool('train', False, 'Also time the training step.')
 _TRAIN_STEPS = flags.DEFINE_integer('train_steps', 2, 'Timed train steps.')
 _NAME = flags.DEFINE_string('name', 'peer_cpu', 'Record name.')
-_OUT = flags.DEFINE_string('out', 'benchmarks/results', 'Output folder.')
+
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -67,8 +69,11 @@ def _peer(job: dict, folder: pathlib.Path) -> dict:
   job = {**job, 'out': str(folder / 'peer_out.json'), 'threads': 2}
   path = folder / 'job.json'
   path.write_text(json.dumps(job))
+  # Passive OpenMP waits: on a shared CPU, spinning threads slow PyTorch
+  # many times over (and inflate its CPU seconds).
+  env = {**os.environ, 'OMP_WAIT_POLICY': 'PASSIVE'}
   subprocess.run([_PEER.value, str(HERE / 'torch_ref.py'), str(path)],
-                 check=True, cwd=HERE)
+                 check=True, cwd=HERE, env=env)
   return json.loads((folder / 'peer_out.json').read_text())
 
 
@@ -116,15 +121,18 @@ def _compare_proxy(name, indices, batch, folder) -> dict:
                       'weights': str(folder / 'weights.npz')}, folder)
   jax_s = statistics.median(jax_side['per_cell_s'])
   torch_s = statistics.median(torch_side['per_cell_s'])
+  cpu_ratio = (statistics.median(torch_side.get('cpu_s', [np.nan]))
+               / statistics.median(jax_side['cpu_s']))
   row = {'freedarts_jax': jax_side, 'pytorch': torch_side,
          'freedarts_jax_per_cell_s': jax_s, 'pytorch_per_cell_s': torch_s,
-         'ratio': torch_s / jax_s,
+         'ratio': torch_s / jax_s, 'cpu_s_ratio': cpu_ratio,
          'max_rel_diff_same_weights': _rel_diff(
              jax_side['values'], torch_side['values_same_weights']),
          'cells': archs}
   print(f'{name}: freedarts_jax {jax_s:.3f} s/cell (compile '
         f'{jax_side["compile_s"]:.0f} s), PyTorch {torch_s:.3f} s/cell, '
-        f'ratio {row["ratio"]:.2f}; same weights: max relative difference '
+        f'ratio {row["ratio"]:.2f} (CPU seconds {cpu_ratio:.2f}); same '
+        f'weights: max relative difference '
         f'{row["max_rel_diff_same_weights"]:.1e}; load '
         f'{jax_side["loadavg_before"][0]:.1f}', flush=True)
   return row
@@ -172,8 +180,8 @@ def main(argv):
     if _TRAIN.value:
       record['training'] = _compare_training(folder)
   record['loadavg_end'] = os.getloadavg()
-  runtime.write_json(pathlib.Path(_OUT.value) / f'{_NAME.value}.json',
-                     record)
+  out = pathlib.Path(train_speed._OUT.value)  # pylint: disable=protected-access
+  runtime.write_json(out / f'{_NAME.value}.json', record)
 
 
 if __name__ == '__main__':

@@ -210,8 +210,14 @@ def jacob_cov(net, x, y):
 
 
 def _loss_grads(net, x, y, create_graph=False):
+  """dL/dw per kernel; zeros for a kernel the output does not read (an op
+  on an edge into a node with no path to the output)."""
+  weights = _weights(net)
   loss = F.cross_entropy(net(x), y)
-  return torch.autograd.grad(loss, _weights(net), create_graph=create_graph)
+  grads = torch.autograd.grad(loss, weights, create_graph=create_graph,
+                              allow_unused=True)
+  return [torch.zeros_like(w) if g is None else g
+          for w, g in zip(weights, grads)]
 
 
 def grad_norm(net, x, y):
@@ -227,7 +233,9 @@ def grasp(net, x, y):
   """-theta . (H g), g = dL/dtheta held constant."""
   grads = _loss_grads(net, x, y, create_graph=True)
   z = sum((g * g.detach()).sum() for g in grads)
-  hg = torch.autograd.grad(z, _weights(net))
+  hg = torch.autograd.grad(z, _weights(net), allow_unused=True)
+  hg = [torch.zeros_like(w) if h is None else h
+        for w, h in zip(_weights(net), hg)]
   return sum((-w * h).sum().item() for w, h in zip(_weights(net), hg))
 
 
@@ -307,14 +315,15 @@ PROXIES = {'naswot': naswot, 'jacob_cov': jacob_cov, 'grad_norm': grad_norm,
 
 def _time_proxies(job, x, y):
   """Per cell: build the cell's network (PyTorch default init) and score."""
-  fn, times, values = PROXIES[job['proxy']], [], []
+  fn, times, cpu, values = PROXIES[job['proxy']], [], [], []
   for i, arch in enumerate([job['cells'][0]] + job['cells']):  # 1 warm-up
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     value = fn(cell_network(arch), x, y)
     if i:
       times.append(time.perf_counter() - t)
+      cpu.append(time.process_time() - c)
       values.append(value)
-  return {'per_cell_s': times, 'values_own_init': values}
+  return {'per_cell_s': times, 'cpu_s': cpu, 'values_own_init': values}
 
 
 def _same_weights(job, x, y):
@@ -332,12 +341,13 @@ def _time_training(job):
   x = torch.randn(job['batch'], 3, 32, 32, generator=gen)
   y = torch.randint(0, 10, (job['batch'],), generator=gen)
   step(x, y)  # warm-up
-  times = []
+  times, cpu = [], []
   for _ in range(job['steps']):
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     step(x, y)
     times.append(time.perf_counter() - t)
-  return {'step_s': times,
+    cpu.append(time.process_time() - c)
+  return {'step_s': times, 'cpu_s': cpu,
           'params': sum(p.numel() for n, p in net.named_parameters()
                         if not n.startswith('aux'))}
 

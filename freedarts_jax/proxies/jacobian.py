@@ -99,8 +99,13 @@ def make_te_nas(setup: Setup):
           tree, [next(it_w) if m else next(it_o) for m in mask])
       return jnp.sum(net.apply({**v, 'params': params}, x, a)[0], axis=-1)
 
-    jac = jax.jacrev(f)(weights)  # per leaf (B, *shape)
     b = x.shape[0]
+    out, vjp = jax.vjp(f, weights)
+    # One backward pass per example (TE-NAS's loop) on CPU: vmapped, the
+    # kernel gradients become grouped convolutions, which XLA CPU runs
+    # slowly; all at once elsewhere.
+    jac = jax.lax.map(lambda e: vjp(e)[0], jnp.eye(b, dtype=out.dtype),
+                      batch_size=1 if jax.default_backend() == 'cpu' else b)
     ntk = sum(jnp.einsum('np,mp->nm', j.reshape(b, -1).astype(jnp.float64),
                          j.reshape(b, -1).astype(jnp.float64))
               for j in jac)
