@@ -14,7 +14,8 @@ subprocess of the peer interpreter (per cell: build the cell's network with
 PyTorch's default init, score). The PyTorch side also scores every cell with
 freedarts_jax's weights loaded: the record keeps the largest relative
 difference of those values. With --train, the DARTS-V2 training step
-(benchmarks/train_speed.py against torch_darts.py, batch 96). Writes
+(benchmarks/train_speed.py against torch_darts.py; train_speed's --batch,
+--channels and --layers, default 96, 36, 20). Writes
 benchmarks/results/<name>.json: both figures, their ratio (PyTorch time /
 freedarts_jax time: above 1, freedarts_jax is faster; wall time and
 process CPU seconds, the figure a loaded machine distorts least; PyTorch
@@ -139,14 +140,21 @@ def _compare_proxy(name, indices, batch, folder) -> dict:
 
 
 def _compare_training(folder) -> dict:
-  jax_side = train_speed.measure('float32', 96, _TRAIN_STEPS.value)
-  torch_side = _peer({'task': 'train', 'batch': 96,
-                      'steps': _TRAIN_STEPS.value}, folder)
+  """The training step at train_speed.py's --batch, --channels, --layers."""
+  # pylint: disable=protected-access
+  size = {'batch': train_speed._BATCH.value,
+          'channels': train_speed._CHANNELS.value,
+          'layers': train_speed._LAYERS.value}
+  jax_side = train_speed.measure('float32', size['batch'],
+                                 _TRAIN_STEPS.value, size['channels'],
+                                 size['layers'])
+  torch_side = _peer({'task': 'train', 'steps': _TRAIN_STEPS.value, **size},
+                     folder)
   torch_s = statistics.median(torch_side['step_s'])
-  row = {'freedarts_jax': jax_side, 'pytorch': torch_side,
+  row = {'freedarts_jax': jax_side, 'pytorch': torch_side, 'size': size,
          'freedarts_jax_images_per_s': jax_side['images_per_s'],
-         'pytorch_images_per_s': 96 / torch_s,
-         'ratio': jax_side['images_per_s'] / (96 / torch_s)}
+         'pytorch_images_per_s': size['batch'] / torch_s,
+         'ratio': jax_side['images_per_s'] / (size['batch'] / torch_s)}
   print(f'training step: freedarts_jax {row["freedarts_jax_images_per_s"]:.1f}'
         f' images/s (compile {jax_side["compile_s"]:.0f} s), PyTorch '
         f'{row["pytorch_images_per_s"]:.1f} images/s, ratio '

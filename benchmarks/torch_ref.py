@@ -335,7 +335,7 @@ def _same_weights(job, x, y):
 
 def _time_training(job):
   import torch_darts  # pylint: disable=g-import-not-at-top
-  net = torch_darts.Network()
+  net = torch_darts.Network(channels=job['channels'], layers=job['layers'])
   step = torch_darts.train_step_fn(net)
   gen = torch.Generator().manual_seed(0)
   x = torch.randn(job['batch'], 3, 32, 32, generator=gen)
