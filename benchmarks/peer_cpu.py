@@ -2,7 +2,8 @@
 
   python3 -m venv /work/peer-venv
   /work/peer-venv/bin/pip install -r benchmarks/requirements-peer.txt
-  PYTHONPATH=. python benchmarks/peer_cpu.py --peer_python=/work/peer-venv/bin/python \
+  PYTHONPATH=. python benchmarks/peer_cpu.py \
+      --peer_python=/work/peer-venv/bin/python \
       [--proxies=naswot,jacob_cov,grad_norm,snip,fisher] [--cells=4] \
       [--train] [--train_steps=2] [--name=peer_cpu] [--out=DIR]
 
@@ -87,7 +88,8 @@ def _flat_variables(variables) -> dict[str, np.ndarray]:
 def _jax_proxy(name: str, indices, batch) -> dict:
   """freedarts_jax's per-cell time and values of one proxy."""
   proxy, setup = proxies.get(name), proxies.Setup()
-  variables = bench._variables(proxy, setup, jax.random.key(0))  # pylint: disable=protected-access
+  # pylint: disable-next=protected-access
+  variables = bench._variables(proxy, setup, jax.random.key(0))
   score = proxy.make(setup)
   fn = jax.jit(lambda v, a: score(v, {'cell': a}, batch)[name])
   alphas = bench.one_hots(indices)
