@@ -28,6 +28,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 sys.path.insert(0, str(pathlib.Path(__file__).parent.parent))
 import common  # noqa: E402
 from configs import train_cifar10  # noqa: E402
+from freedarts_jax import layers as layers_lib  # noqa: E402
 from freedarts_jax import runtime  # noqa: E402
 from freedarts_jax.train import loop  # noqa: E402
 from freedarts_jax.train import model as model_lib  # noqa: E402
@@ -42,10 +43,12 @@ _LAYERS = flags.DEFINE_integer('layers', 20, 'Cells.')
 _OUT = flags.DEFINE_string('out', 'benchmarks/results', 'Output folder.')
 
 
-def main(_):
+def measure(dtype: str, batch: int, steps: int, channels: int = 36,
+            layers: int = 20) -> dict:
+  """Compiles and times the training step; the record (no file written)."""
   config = train_cifar10.get_config()
-  config.dtype, config.batch_size = _DTYPE.value, _BATCH.value
-  config.channels, config.layers = _CHANNELS.value, _LAYERS.value
+  config.dtype, config.batch_size = dtype, batch
+  config.channels, config.layers = channels, layers
   mesh = loop._mesh(0)
   arch = model_lib.resolve('DARTS_V2')
   train_model = model_lib.build(arch, config, 10, 'train')
@@ -56,39 +59,47 @@ def main(_):
   state = loop._init_state(train_model, tx, config, 32)
   state = jax.device_put(state, NamedSharding(mesh, P()))
   rng = np.random.default_rng(0)
-  batch = NamedSharding(mesh, P('data'))
+  sharding = NamedSharding(mesh, P('data'))
   images = jax.device_put(
-      rng.standard_normal((config.batch_size, 32, 32, 3), np.float32), batch)
-  labels = jax.device_put(
-      rng.integers(0, 10, config.batch_size).astype(np.int32), batch)
+      rng.standard_normal((batch, 32, 32, 3), np.float32), sharding)
+  labels = jax.device_put(rng.integers(0, 10, batch).astype(np.int32),
+                          sharding)
   record = {**common.provenance(), 'loadavg_before': os.getloadavg(),
-            'network': f'DARTS-V2 CIFAR evaluation network C={config.channels}'
-                       f' {config.layers} cells, auxiliary head, drop-path',
-            'dtype': config.dtype, 'batch': config.batch_size,
+            'network': f'DARTS-V2 CIFAR evaluation network C={channels}'
+                       f' {layers} cells, auxiliary head, drop-path',
+            'dtype': dtype, 'batch': batch,
+            'depthwise': layers_lib.depthwise_impl('auto'),
+            'xla_flags': os.environ.get('XLA_FLAGS', ''),
             'devices': int(mesh.devices.size)}
-  t = time.perf_counter()
+  t, c = time.perf_counter(), time.process_time()
   compiled = train_step.lower(state, images, labels).compile()
   record['compile_s'] = time.perf_counter() - t
+  record['compile_cpu_s'] = time.process_time() - c
   print(f'compiled in {record["compile_s"]:.1f} s', flush=True)
   state, m = compiled(state, images, labels)  # warm-up
   jax.block_until_ready(m)
   times = []
-  for _ in range(_STEPS.value):
+  for _ in range(steps):
     t = time.perf_counter()
     state, m = compiled(state, images, labels)
     jax.block_until_ready((state, m))
     times.append(time.perf_counter() - t)
   median = float(np.median(times))
   record.update({'step_median_s': median, 'step_min_s': float(np.min(times)),
-                 'steps': len(times),
-                 'images_per_s': config.batch_size / median,
+                 'steps': len(times), 'images_per_s': batch / median,
                  'loss_last': float(m['loss']),
                  'loadavg_after': os.getloadavg()})
-  print(f'{config.dtype}, batch {config.batch_size} on {mesh.devices.size} x '
+  print(f'{dtype}, batch {batch} on {mesh.devices.size} x '
         f'{record["device"]["kind"]}: compile {record["compile_s"]:.1f} s, '
-        f'step median {median * 1e3:.0f} ms -> '
-        f'{config.batch_size / median:,.0f} images/s', flush=True)
-  name = f'train_speed_{jax.default_backend()}_{config.dtype}.json'
+        f'step median {median * 1e3:.0f} ms -> {batch / median:,.0f} '
+        'images/s', flush=True)
+  return record
+
+
+def main(_):
+  record = measure(_DTYPE.value, _BATCH.value, _STEPS.value, _CHANNELS.value,
+                   _LAYERS.value)
+  name = f'train_speed_{jax.default_backend()}_{_DTYPE.value}.json'
   runtime.write_json(pathlib.Path(_OUT.value) / name, record)
 
 

@@ -25,7 +25,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.cells_per_stage = 5  # N (NB201: 5)
   c.chunk = 64  # cells per device per compiled call
   c.vmap = 0  # cells vmapped at once per device; 0: automatic
-  c.routed = True  # synflow, zeros: only each cell's ops (proxies/routed.py)
+  c.routed = True  # only each cell's ops (routed.py; cell_net.py for data)
   c.synflow_dtype = 'float64'  # float64 | float32 (overflow-safe, rescaled)
   c.zeros_dtype = 'float64'  # float64 | float32 (noise on some cells)
   c.zeros_bn_mode = 'train'  # BatchNorm of zeros' network: train|eval|none

@@ -265,18 +265,35 @@ def avg_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
 DEPTHWISE_IMPLS = ('auto', 'shift', 'conv')
 
 
+def depthwise_impl(impl: str) -> str:
+  """'auto' -> 'shift' on CPU and 'conv' on GPU/TPU; the others unchanged.
+
+  Raises:
+    ValueError: an unknown implementation.
+  """
+  if impl not in DEPTHWISE_IMPLS:
+    raise ValueError(f'unknown depthwise implementation {impl!r}; valid: '
+                     f'{", ".join(DEPTHWISE_IMPLS)}')
+  if impl == 'auto':
+    return 'shift' if jax.default_backend() == 'cpu' else 'conv'
+  return impl
+
+
 def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int = 1,
                    dilation: int = 1, impl: str = 'auto') -> jax.Array:
   """Depthwise k x k conv (one input channel per group), PyTorch padding.
 
-  Two implementations, equal up to rounding (tested):
-  - 'shift': a sum of k * k strided slices times a per-channel weight. On
-    XLA CPU it runs 2x (float32) to 15x (float64) faster than the grouped
-    convolution, forward and backward, but XLA compiles it slowly, and
-    superlinearly in depth: 3-5 min for the 8-cell DARTS supernet's score,
-    31 min for the 20-cell one (loaded 2-core CPU).
-  - 'conv': the convolution primitive (feature_group_count = C).
-  'auto' is 'shift' on CPU and 'conv' elsewhere.
+  Two implementations, equal up to rounding (tested, values and gradients):
+  - 'shift': a sum of k * k strided slices of the padded input, each times
+    its per-channel weight, rematerialised (jax.checkpoint): the backward
+    pass keeps x and the kernel and recomputes the slices, instead of
+    keeping k * k copies of x (what ran a training step out of memory).
+    XLA CPU's grouped convolution is slow, its kernel gradient most of all
+    (a (96, 32, 32, 72) 3x3 depthwise conv: 2.7 CPU-s forward and backward
+    against 0.37 for the slices, loaded 2-core CPU; benchmarks/RESULTS.md).
+  - 'conv': the convolution primitive (feature_group_count = C), the fast
+    form on GPU and TPU.
+  'auto' is 'shift' on CPU and 'conv' elsewhere (`depthwise_impl`).
 
   Args:
     x: (B, H, W, C).
@@ -287,40 +304,48 @@ def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int = 1,
 
   Returns:
     (B, ceil(H / stride), ceil(W / stride), C), in x's dtype.
+
+  Raises:
+    ValueError: an unknown implementation.
   """
-  if impl not in DEPTHWISE_IMPLS:
-    raise ValueError(f'unknown depthwise implementation {impl!r}')
-  if impl == 'auto':
-    impl = 'shift' if jax.default_backend() == 'cpu' else 'conv'
-  return _depthwise(x, kernel, stride, dilation, impl)
+  return _depthwise(x, kernel, stride, dilation, depthwise_impl(impl))
 
 
 @functools.partial(jax.jit, static_argnums=(2, 3, 4))  # traced once a shape
 def _depthwise(x: jax.Array, kernel: jax.Array, stride: int, dilation: int,
                impl: str) -> jax.Array:
-  k = kernel.shape[0]
-  pad = dilation * (k - 1) // 2
   kernel = kernel.astype(x.dtype)
-  if impl == 'conv':
-    return jax.lax.conv_general_dilated(
-        x, kernel, (stride, stride), ((pad, pad), (pad, pad)),
-        rhs_dilation=(dilation, dilation),
-        dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
-        feature_group_count=x.shape[-1])
+  if impl == 'shift':
+    return _shift(x, kernel, stride, dilation)
+  pad = dilation * (kernel.shape[0] - 1) // 2
+  return jax.lax.conv_general_dilated(
+      x, kernel, (stride, stride), ((pad, pad), (pad, pad)),
+      rhs_dilation=(dilation, dilation),
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+      feature_group_count=x.shape[-1])
+
+
+def _slices(x: jax.Array, k: int, stride: int, dilation: int):
+  """The k * k strided windows of padded x, each (B, Ho, Wo, C)."""
   b, h, w, c = x.shape
+  pad = dilation * (k - 1) // 2
   xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-  ho, wo = (h + 2 * pad - dilation * (k - 1) - 1) // stride + 1, (
-      w + 2 * pad - dilation * (k - 1) - 1) // stride + 1
-  out = None
+  ho = (h + 2 * pad - dilation * (k - 1) - 1) // stride + 1
+  wo = (w + 2 * pad - dilation * (k - 1) - 1) // stride + 1
   for i in range(k):
     for j in range(k):
       start = (0, i * dilation, j * dilation, 0)
       limit = (b, start[1] + (ho - 1) * stride + 1,
                start[2] + (wo - 1) * stride + 1, c)
-      term = jax.lax.slice(xp, start, limit, (1, stride, stride, 1)) * (
-          kernel[i, j, 0])  # (B, Ho, Wo, C)
-      out = term if out is None else out + term
-  return out
+      yield i, j, jax.lax.slice(xp, start, limit, (1, stride, stride, 1))
+
+
+@functools.partial(jax.checkpoint, static_argnums=(2, 3))
+def _shift(x, kernel, stride, dilation):
+  """The 'shift' form; rematerialised, so that autodiff keeps x and the
+  kernel, not the k * k slices (9 or 25 copies of the input)."""
+  return sum(s * kernel[i, j, 0]
+             for i, j, s in _slices(x, kernel.shape[0], stride, dilation))
 
 
 def max_pool(x: jax.Array, window: int, stride: int) -> jax.Array:

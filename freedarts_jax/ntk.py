@@ -16,6 +16,21 @@ import jax
 import jax.numpy as jnp
 
 
+def _jacrev_rows(f: Callable, params, x: jax.Array):
+  """jax.jacrev(f)(params, x): per leaf (outputs..., leaf...).
+
+  One backward pass per output on CPU (`lax.map`): vmapped, as jacrev does,
+  the kernel gradients become grouped convolutions, which XLA CPU runs
+  slowly (benchmarks/RESULTS.md, data-dependent proxies); all at once
+  elsewhere.
+  """
+  out, vjp = jax.vjp(lambda p: f(p, x), params)
+  basis = jnp.eye(out.size, dtype=out.dtype).reshape((out.size,) + out.shape)
+  rows = jax.lax.map(lambda e: vjp(e)[0], basis,
+                     batch_size=1 if jax.default_backend() == 'cpu' else out.size)
+  return jax.tree.map(lambda r: r.reshape(out.shape + r.shape[1:]), rows)
+
+
 def empirical_ntk(f: Callable, params, x1: jax.Array,
                   x2: jax.Array | None = None, *,
                   per_sample: bool = False) -> jax.Array:
@@ -42,7 +57,7 @@ def empirical_ntk(f: Callable, params, x1: jax.Array,
     if per_sample:
       jac = jax.vmap(lambda xi: jax.jacrev(f)(params, xi[None]))(x)
     else:
-      jac = jax.jacrev(f)(params, x)
+      jac = _jacrev_rows(f, params, x)
     n = x.shape[0]
     return [j.reshape(n, -1).astype(jnp.float64)
             for j in jax.tree.leaves(jac)]

@@ -90,3 +90,32 @@ def test_depthwise_conv_equals_grouped_conv(k, dilation, stride, hw):
     y = layers.depthwise_conv(x, kernel, stride, dilation, impl)
     assert y.shape == expected.shape and y.dtype == jnp.float64
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize('dtype,tol', [(jnp.float32, 1e-6),
+                                       (jnp.float64, 1e-12)])
+@pytest.mark.parametrize('k,dilation,stride,hw', [
+    (3, 1, 1, 6), (5, 1, 2, 7), (3, 2, 1, 6)])
+def test_depthwise_shift_gradients_equal_the_grouped_conv(
+    k, dilation, stride, hw, dtype, tol):
+  x = jax.random.normal(jax.random.key(4), (2, hw, hw, 3), dtype)
+  kernel = jax.random.normal(jax.random.key(5), (k, k, 1, 3), dtype)
+  probe = jax.random.normal(jax.random.key(6), layers.depthwise_conv(
+      x, kernel, stride, dilation, 'conv').shape, dtype)
+
+  def loss(impl):
+    return lambda x, w: jnp.sum(probe * jnp.tanh(
+        layers.depthwise_conv(x, w, stride, dilation, impl)))
+
+  got = jax.grad(loss('shift'), argnums=(0, 1))(x, kernel)
+  want = jax.grad(loss('conv'), argnums=(0, 1))(x, kernel)
+  for g, w in zip(got, want):
+    assert g.dtype == dtype
+    scale = float(np.max(np.abs(w)))
+    np.testing.assert_allclose(g, w, rtol=tol, atol=tol * scale)
+  # Forward-over-reverse (the grasp objective's Hessian-vector product).
+  hvp = [jax.jvp(jax.grad(loss(impl), argnums=1), (x, kernel), (x, kernel))[1]
+         for impl in ('shift', 'conv')]
+  tol = 1e-5 if dtype == jnp.float32 else tol  # second-order rounding
+  np.testing.assert_allclose(hvp[0], hvp[1], rtol=tol,
+                             atol=tol * float(np.max(np.abs(hvp[1]))))

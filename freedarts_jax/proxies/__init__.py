@@ -39,6 +39,14 @@ class Setup:
       exactly, and float32 returns rounding noise there (up to 1e4 times
       the float64 value on NB201 cells; benchmarks/RESULTS.md).
     zeros_bn_mode: BatchNorm mode of zeros' network.
+    routed: the data-dependent proxies run the network of the cell alone
+      (proxies/cell_net.py), else the one-hot supernet (same values, about
+      5x the work).
+    data_dtype: compute dtype of the data-dependent proxies' networks:
+      'auto' (each proxy's own: float32 where it is within 1e-5 of float64,
+      tested; float64 for grasp and te_nas, whose Hessian-vector products
+      or smallest NTK eigenvalue float32 rounding moves more), or
+      'float32' / 'float64' for all.
   """
 
   dataset: str = 'cifar10'
@@ -47,6 +55,8 @@ class Setup:
   synflow_dtype: str = 'float64'
   zeros_dtype: str = 'float64'
   zeros_bn_mode: str = 'train'
+  routed: bool = True
+  data_dtype: str = 'auto'
 
   @property
   def input_shape(self) -> tuple[int, int, int]:

@@ -1,17 +1,19 @@
 """Proxies of the network's Jacobians and activation patterns on a batch:
-jacob_cov, naswot, te_nas. BatchNorm in train mode, as published.
+jacob_cov, naswot, te_nas. BatchNorm in train mode, as published; the
+network is the cell's own (nets.py). naswot and jacob_cov run in float32
+(within 1e-5 of float64, tested; the kernel and the eigenvalues in float64);
+te_nas in float64: its condition number divides by the smallest eigenvalue
+of the NTK, which float32 rounding of the Jacobian moves.
 """
 
 import jax
 import jax.numpy as jnp
 
 from freedarts_jax import ntk as ntk_lib
-from freedarts_jax import tree_util
 from freedarts_jax.proxies import Proxy
 from freedarts_jax.proxies import Setup
-from freedarts_jax.spaces import nb201
+from freedarts_jax.proxies import nets
 
-DTYPE = jnp.float32
 EPS = 1e-5  # jacob_cov's k
 
 
@@ -23,12 +25,11 @@ def make_jacob_cov(setup: Setup):
   with v the eigenvalues of the correlation matrix of the rows of J,
   jacob_cov = -sum(log(v + k) + 1 / (v + k)), k = 1e-5.
   """
-  model = setup.model('train')
+  net = nets.of(setup, 'float32')
 
   def score(variables, alpha, batch):
-    v, a = tree_util.cast(variables, DTYPE), tree_util.cast(alpha, DTYPE)
-    x = batch[0].astype(DTYPE)
-    jac = jax.grad(lambda x: jnp.sum(model.apply(v, x, a)))(x)
+    v, a, x = net.prepare(variables, alpha, batch[0])
+    jac = jax.grad(lambda x: jnp.sum(net.apply(v, x, a)[0]))(x)
     j = jac.reshape(x.shape[0], -1).astype(jnp.float64)  # (B, H * W * 3)
     eig = jnp.linalg.eigvalsh(jnp.corrcoef(j))
     return {'jacob_cov': -jnp.sum(jnp.log(eig + EPS) + 1 / (eig + EPS))}
@@ -36,33 +37,23 @@ def make_jacob_cov(setup: Setup):
   return score
 
 
-def _relu_multiplicity(path, alpha_cell) -> jax.Array | float:
-  """How many ReLUs of the cell's network read this sown tensor.
+def naswot_kernel(net: nets.Net, variables, alpha, x) -> jax.Array:
+  """K_H (B, B) float64 of the batch x (B, H, W, 3) on the cell's network.
 
-  A cell's node j feeds one ReLU per chosen conv op on an edge from j (each
-  NB201 ReLUConvBN has its own); other sown tensors feed exactly one.
+  Per ReLU input t with binary code c = (t > 0) of F units per example,
+  c c^T + (1 - c)(1 - c)^T = 2 c c^T - s 1^T - 1 s^T + F (s the row sums):
+  one float32 matmul, exact (integers below 2**24).
   """
-  name = path[-1].key if hasattr(path[-1], 'key') else str(path[-1])
-  if not any(getattr(p, 'key', '').startswith('stage') for p in path):
-    return 1.0
-  j = int(name[len('relu_in'):])
-  convs = [nb201.OPS.index('nor_conv_1x1'), nb201.OPS.index('nor_conv_3x3')]
-  return sum(alpha_cell[e, o] for e, (_, frm) in enumerate(nb201.EDGES)
-             if frm == j for o in convs)
-
-
-def naswot_kernel(model, variables, alpha, x) -> jax.Array:
-  """K_H (B, B) float64 of the batch x on the cell's network."""
-  v, a = tree_util.cast(variables, DTYPE), tree_util.cast(alpha, DTYPE)
-  x = x.astype(DTYPE)
-  _, state = model.apply(v, x, a, mutable=['intermediates'])
-  flat, _ = jax.tree_util.tree_flatten_with_path(state['intermediates'])
+  v, a, x = net.prepare(variables, alpha, x)
+  _, codes = net.apply(v, x, a)
   b = x.shape[0]
   k = jnp.zeros((b, b), jnp.float64)
-  for path, t in flat:
-    c = (t > 0).reshape(b, -1).astype(jnp.float64)  # (B, features)
-    w = jnp.asarray(_relu_multiplicity(path[:-1], a['cell']), jnp.float64)
-    k = k + w * (c @ c.T + (1 - c) @ (1 - c).T)
+  for t, weight in codes:
+    c = (t > 0).reshape(b, -1).astype(jnp.float32)  # (B, F)
+    s = jnp.sum(c, axis=1)
+    agree = 2 * jnp.matmul(c, c.T, precision='highest') - s[:, None] - s[
+        None, :] + c.shape[1]
+    k = k + jnp.asarray(weight, jnp.float64) * agree.astype(jnp.float64)
   return k
 
 
@@ -71,10 +62,10 @@ def make_naswot(setup: Setup):
   K_H = sum over ReLUs of c c^T + (1 - c)(1 - c)^T, c the binary code
   (input > 0) of each example's ReLU input, flattened.
   """
-  model = setup.model('train')
+  net = nets.of(setup, 'float32')
 
   def score(variables, alpha, batch):
-    k = naswot_kernel(model, variables, alpha, batch[0])
+    k = naswot_kernel(net, variables, alpha, batch[0])
     return {'naswot': jnp.linalg.slogdet(k)[1]}
 
   return score
@@ -94,11 +85,10 @@ def make_te_nas(setup: Setup):
   over the 'weight' parameters; te_nas = -lambda_max / lambda_min (a small
   condition number is better; NaN reads 1e5 as in their code, negated).
   """
-  model = setup.model('train')
+  net = nets.of(setup, 'float64')
 
   def score(variables, alpha, batch):
-    v, a = tree_util.cast(variables, DTYPE), tree_util.cast(alpha, DTYPE)
-    x = batch[0].astype(DTYPE)
+    v, a, x = net.prepare(variables, alpha, batch[0])
     flat, tree = jax.tree_util.tree_flatten_with_path(v['params'])
     mask = [_is_ntk_weight(p) for p, _ in flat]
     weights = [t for (_, t), m in zip(flat, mask) if m]
@@ -108,7 +98,7 @@ def make_te_nas(setup: Setup):
       it_w, it_o = iter(ws), iter(others)
       params = jax.tree_util.tree_unflatten(
           tree, [next(it_w) if m else next(it_o) for m in mask])
-      return jnp.sum(model.apply({**v, 'params': params}, x, a), axis=-1)
+      return jnp.sum(net.apply({**v, 'params': params}, x, a)[0], axis=-1)
 
     ntk = ntk_lib.empirical_ntk(f, weights, x)  # (B, B) float64
     eig = jnp.linalg.eigvalsh(ntk)

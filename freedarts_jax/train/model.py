@@ -122,9 +122,10 @@ def build(arch: Arch, config, num_classes: int, bn_mode: str) -> nn.Module:
       'imagenet' if imagenet else 'cifar', bn_mode, affine=True,
       genotype=arch.genotype, auxiliary=config.auxiliary_weight > 0,
       stem_multiplier=1 if imagenet else darts.STEM_MULTIPLIER,
-      # The sliced CPU form also differentiates the kernels here: it ran out
-      # of memory at full size on the 2-core CPU.
-      depthwise='conv')
+      # 'auto': the rematerialised sliced form on CPU (XLA CPU's grouped
+      # convolution and its kernel gradient are slow), the primitive on
+      # GPU/TPU (layers.depthwise_conv).
+      depthwise='auto')
 
 
 def count_params(variables: dict) -> tuple[int, int]:

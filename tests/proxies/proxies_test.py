@@ -24,6 +24,7 @@ from freedarts_jax.init import torch_init
 from freedarts_jax.init import torch_init_fn
 from freedarts_jax.proxies import gradient
 from freedarts_jax.proxies import jacobian
+from freedarts_jax.proxies import nets
 from freedarts_jax.spaces import nb201
 
 SETUP = proxies.Setup(dataset='imagenet16', channels=4, cells_per_stage=1)
@@ -199,7 +200,7 @@ def test_fisher_closed_form_on_a_linear_classifier():
   x = jax.random.normal(jax.random.key(0), (5, 4), jnp.float32)
   y = jnp.array([0, 1, 2, 0, 1], jnp.int32)
   variables = model.init(jax.random.key(1), x)
-  setup = dataclasses.replace(SETUP)
+  setup = dataclasses.replace(SETUP, routed=False)  # the model below
   object.__setattr__(setup, 'model', lambda bn_mode: model)  # frozen
   got = gradient.make_fisher(setup)(variables, {}, (x, y))['fisher']
   z = np.asarray(model.apply(variables, x), np.float64)  # (5, 3)
@@ -238,8 +239,9 @@ def _relu_units(genotype) -> int:
 @pytest.mark.parametrize('i', range(len(CELLS)))
 def test_naswot_kernel_diagonal_counts_every_relu(i):
   variables, batch = _variables('train'), _batch()
-  k = jax.jit(jacobian.naswot_kernel, static_argnums=0)(
-      SETUP.model('train'), variables, _alpha(CELLS[i]), batch[0])
+  net = nets.cell(SETUP, 'train', jnp.float32)
+  k = jax.jit(functools.partial(jacobian.naswot_kernel, net))(
+      variables, _alpha(CELLS[i]), batch[0])
   np.testing.assert_array_equal(np.diag(k), _relu_units(CELLS[i]))
   assert np.all(k >= 0) and np.all(k <= _relu_units(CELLS[i]))
   got = _vmapped(DATA_PROXIES, 'train')['naswot'][i]
@@ -340,7 +342,8 @@ def test_parse_rejects_unknown_ids_and_names_the_valid_ones():
 
 @pytest.mark.parametrize('i', range(len(CELLS)))
 def test_fisher_on_the_supernet_equals_the_cell_alone(i):
-  setup = DiscreteSetup(**dataclasses.asdict(SETUP), genotype=CELLS[i])
+  setup = DiscreteSetup(**{**dataclasses.asdict(SETUP), 'routed': False},
+                        genotype=CELLS[i])  # runs setup.model
   _, sub = _subset(_variables('train'), CELLS[i], 'train')
   alone = jax.jit(gradient.make_fisher(setup))(sub, _alpha(CELLS[i]),
                                                _batch())['fisher']

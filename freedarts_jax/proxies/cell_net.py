@@ -1,0 +1,179 @@
+"""The network of one NB201 cell on a batch, running only that cell's ops.
+
+The data-dependent proxies score one cell at a time on a batch of images.
+The one-hot supernet (spaces/nb201.py) computes every op of every edge and
+multiplies four of the five by zero: about 5x the work of the cell, and its
+weight gradients the most expensive part of it. Here the cell's ops are
+given as a traced (6,) op index and every edge is one `jax.lax.switch`, so
+one compiled function scores every cell, and on CPU (where switch runs one
+branch, forward and backward) only the cell's own ops run. Under `jax.vmap`
+(several cells at once on GPU/TPU) the switch becomes a select over the
+branches: the supernet's cost, no worse.
+
+Everything outside the cells is the supernet's own Flax modules applied to
+its parameters (names unchanged), so the same variables score both ways;
+the proxies' tests check that both give the same values.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from freedarts_jax import layers
+from freedarts_jax.proxies import Setup
+from freedarts_jax.spaces import nb201
+
+CONVS = tuple(nb201.OPS.index(op) for op in ('nor_conv_1x1', 'nor_conv_3x3'))
+
+
+def _nhwc_conv(x: jax.Array, kernel: jax.Array, pad: int) -> jax.Array:
+  return jax.lax.conv_general_dilated(
+      x, kernel, (1, 1), ((pad, pad), (pad, pad)),
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
+@jax.custom_vjp
+def conv_same(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """k x k conv, stride 1, PyTorch padding (k // 2), odd k; NHWC, HWIO.
+
+  Equal to nb201._conv, with a VJP written as two convolutions in the
+  canonical NHWC / HWIO form. Inside a `lax.switch` branch XLA CPU leaves
+  the convolutions that autodiff emits for the gradients in their
+  transposed layouts and runs them on a slow generic path (a 3x3 conv of a
+  (64, 32, 32, 16) batch: 1.04 CPU-s forward and backward in a switch, 0.09
+  outside it, 0.08 with this VJP). No forward-mode (jax.jvp): grasp takes
+  its Hessian-vector product reverse over reverse.
+  """
+  return _nhwc_conv(x, kernel, kernel.shape[0] // 2)
+
+
+def _conv_same_fwd(x, kernel):
+  return conv_same(x, kernel), (x, kernel)
+
+
+def _conv_same_bwd(residuals, g):
+  x, kernel = residuals
+  k = kernel.shape[0]
+  flipped = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)  # (k, k, O, I)
+  dx = _nhwc_conv(g, flipped, k - 1 - k // 2)
+  # dkernel[i, j, c, o] = sum over b, h, w of x_padded[b, h + i, w + j, c]
+  # g[b, h, w, o]: a conv over (H, W) with the batch as its features.
+  dk = _nhwc_conv(x.transpose(3, 1, 2, 0), g.transpose(1, 2, 0, 3), k // 2)
+  return dx, dk.transpose(1, 2, 0, 3)
+
+
+conv_same.defvjp(_conv_same_fwd, _conv_same_bwd)
+
+
+def _sub(variables: dict, name: str, probes: dict | None) -> dict:
+  out = {col: tree[name] for col, tree in variables.items() if name in tree}
+  if probes is not None and name in probes:
+    out['probes'] = probes[name]
+  return out
+
+
+def _module(module, variables, name, probes, x, codes):
+  """A supernet module's output; its NASWOT codes are appended to codes."""
+  y, state = module.apply(_sub(variables, name, probes), x,
+                          mutable=['intermediates'])
+  codes.extend((t, 1.0) for t in jax.tree.leaves(state.get(
+      'intermediates', {})))
+  return y
+
+
+def _edge(variables, name, h, op, bn_mode, probe):
+  """The op `op` (traced index into nb201.OPS) of one edge on node h."""
+
+  def conv(k):
+    def run():
+      op_vars = variables['params'][f'{name}_nor_conv_{k}x{k}']
+      stats = variables.get('batch_stats', {}).get(
+          f'{name}_nor_conv_{k}x{k}', {})
+      y = conv_same(jax.nn.relu(h), op_vars['kernel'].astype(h.dtype))
+      if probe is not None:
+        y = y * (1 + probe)
+      return layers.batch_norm(y, bn_mode, stats.get('mean'),
+                               stats.get('var'))
+    return run
+
+  branches = [lambda: jnp.zeros_like(h), lambda: h, conv(1), conv(3),
+              lambda: layers.avg_pool(h, 3, 1)]
+  return jax.lax.switch(op, branches)
+
+
+def _cell(variables, x, ops, bn_mode, probes, codes):
+  """One NB201 cell; ops (6,) int; NASWOT codes: node j once per chosen
+  conv op reading it (each has its own ReLU)."""
+  nodes = [x]
+  for i in range(1, nb201.NUM_NODES):
+    total = jnp.zeros_like(x)
+    for e, (to, frm) in enumerate(nb201.EDGES):
+      if to == i:
+        name = f'edge{to}_{frm}'
+        probe = None if probes is None else probes[name]
+        total = total + _edge(variables, name, nodes[frm], ops[e], bn_mode,
+                              probe)
+    nodes.append(total)
+  for j in range(nb201.NUM_NODES - 1):
+    n_convs = sum(jnp.isin(ops[e], jnp.array(CONVS))
+                  for e, (_, frm) in enumerate(nb201.EDGES) if frm == j)
+    codes.append((nodes[j], n_convs))
+  return nodes[-1]
+
+
+def apply(setup: Setup, variables: dict, x: jax.Array, ops: jax.Array,
+          bn_mode: str = 'train', probes: dict | None = None):
+  """Logits of the network of one cell, and its ReLU inputs.
+
+  Args:
+    setup: the network's shape (channels, cells per stage, classes).
+    variables: the NB201 supernet's variables ('params', 'batch_stats'),
+      already in the compute dtype.
+    x: images (B, H, W, 3) in the compute dtype.
+    ops: (6,) int, the op index (nb201.OPS) of each edge.
+    bn_mode: BatchNorm mode of every BatchNorm.
+    probes: None, or `probe_zeros(...)`: every conv and linear output is
+      scaled by (1 + q) (layers.probe), for the Fisher proxy.
+
+  Returns:
+    logits (B, classes) and a list of (ReLU input (B, ...), how many ReLUs
+    read it (a traced count for the cell nodes)), NASWOT's codes.
+  """
+  codes = []
+  c = setup.channels
+  x = _module(layers.Conv(c, 3), variables, 'stem_conv', probes, x, codes)
+  x = _module(layers.BatchNorm(bn_mode), variables, 'stem_bn', None, x, codes)
+  for stage in range(3):
+    if stage:
+      c *= 2
+      x = _module(nb201.ResBlock(c, bn_mode), variables, f'reduce{stage}',
+                  probes, x, codes)
+    for i in range(setup.cells_per_stage):
+      name = f'stage{stage}_cell{i}'
+      x = _cell(_sub(variables, name, None), x, ops, bn_mode,
+                None if probes is None else probes[name], codes)
+  x = _module(layers.BatchNorm(bn_mode), variables, 'lastact_bn', None, x,
+              codes)
+  codes.append((x, 1.0))
+  logits = _module(layers.Dense(setup.num_classes), variables, 'classifier',
+                   probes, layers.global_avg_pool(jax.nn.relu(x)), codes)
+  return logits, codes
+
+
+def probe_zeros(setup: Setup, batch: int, dtype) -> dict:
+  """Zero probes for `apply`: (B, 1, 1, C) per conv output, (B, classes)
+  for the classifier; a cell's edge has one probe whichever conv it runs."""
+  def q(c):
+    return {'out': jnp.zeros((batch, 1, 1, c), dtype)}
+
+  c = setup.channels
+  out = {'stem_conv': q(c),
+         'classifier': {'out': jnp.zeros((batch, setup.num_classes), dtype)}}
+  for stage in range(3):
+    if stage:
+      c *= 2
+      out[f'reduce{stage}'] = {'conv_a': {'conv': q(c)},
+                               'conv_b': {'conv': q(c)}, 'downsample': q(c)}
+    for i in range(setup.cells_per_stage):
+      out[f'stage{stage}_cell{i}'] = {
+          f'edge{to}_{frm}': q(c)['out'] for to, frm in nb201.EDGES}
+  return out
