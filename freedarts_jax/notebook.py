@@ -9,6 +9,8 @@ The small setting: with the environment variable FREEDARTS_SMALL=1 every
 notebook shrinks to a CPU-sized run (tiny supernets, few seeds, few cells,
 a few training steps); the tests execute the notebooks that way.
 
+float64: the library functions the notebooks call switch `jax_enable_x64` on
+for their own duration, so nothing here changes the notebook's JAX settings.
 TPUs have no float64: on a TPU the searches and proxies run in float32 (the
 overflow-safe float32_scaled path where it is exact) and rely on the guards,
 which stop a search whose float32 scores cannot be trusted instead of

@@ -25,6 +25,7 @@ import numpy as np
 from freedarts_jax import dtypes
 from freedarts_jax import errors
 from freedarts_jax import runtime
+from freedarts_jax import spaces
 from freedarts_jax import tree_util
 from freedarts_jax import zeros
 from freedarts_jax.search import budget
@@ -105,7 +106,7 @@ class _Draw:
 
   variables, alpha and probe_alpha carry the seed axis (K, ...).
   """
-  space: Any  # spaces.Space
+  space: spaces.Space
   model: nn.Module  # the plain (unscaled) supernet
   input_shape: tuple[int, int, int]
   num_classes: int
@@ -176,21 +177,21 @@ def _score_with_fallback(config, draw: _Draw
   Raises:
     errors.GuardError: the last dtype tripped too.
   """
-  tried = dtypes.attempts(config, draw.space)
+  *earlier, last = dtypes.attempts(config, draw.space)
   fallback = None
-  for dtype in tried:
+  for dtype in earlier:  # dtype=auto's float32 try
     try:
       return _attempt(config, draw, dtype), fallback
     except guards.Tripped as e:
-      if dtype == tried[-1]:
-        if fallback:
-          raise errors.GuardError(
-              f'{fallback["message"]} The float64 re-run failed too: {e}'
-          ) from e
-        raise
       logging.warning('%s Re-running in float64 (dtype=auto).', e)
       fallback = {'from': dtype, 'reason': e.reason, 'message': str(e)}
-  raise AssertionError('unreachable: dtypes.attempts is never empty')
+  try:
+    return _attempt(config, draw, last), fallback
+  except guards.Tripped as e:
+    if fallback:
+      raise errors.GuardError(
+          f'{fallback["message"]} The float64 re-run failed too: {e}') from e
+    raise
 
 
 def _round_json(record: dict, space, b: int) -> Round:

@@ -125,6 +125,17 @@ class Outcome(NamedTuple):
 class ScoringRun:
   """One dtype's search: K seeds' compiled score, guarded, round by round.
 
+  Args:
+    compiled: (variables, alpha, masks) -> zeros.Score with a leading seed
+      axis, e.g. `compiled_score`'s.
+    variables: the K seeds' variables, (K, ...) leaves.
+    alpha: (K, edges, ops) per alpha name; alpha stays on the device.
+    probe_alpha: alpha perturbed for the guard (`zeros.perturb`).
+    dtype: the config dtype scored in (for the guards' thresholds).
+    space: the spaces.Space (ops, edge labels, alpha shapes, has_none).
+    seeds: the K seeds, named in a tripped guard's message.
+    bn_mode: the config's, for the guard's advice.
+
   Attributes:
     score_s, guard_s: seconds spent in the rounds' calls and in the probe.
   """
@@ -132,9 +143,6 @@ class ScoringRun:
   def __init__(self, compiled, variables, alpha: zeros.Alpha,
                probe_alpha: zeros.Alpha, dtype: str, space,
                seeds: list[int], bn_mode: str):
-    """Args: `compiled_score`'s function, the (K, ...) variables, alpha and
-    the guard's perturbed alpha, the config dtype, the spaces.Space, the
-    seeds and the BatchNorm mode (for the guard's advice)."""
     self.compiled, self.variables = compiled, variables
     self.alpha, self.probe_alpha = alpha, probe_alpha
     self.dtype, self.space, self.seeds = dtype, space, seeds
