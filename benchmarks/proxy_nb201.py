@@ -8,7 +8,7 @@ the given overrides in runs/proxy/<name>/ (resumable; its scores.csv and
 plots stay there) and writes DIR/proxy_nb201_<name>.json
 (date, machine, versions, load average before and after, the settings, the
 per-proxy timings and every correlation). DIR defaults to
-benchmarks/results.
+benchmarks/results; --workdir moves the run's folder elsewhere.
 """
 
 import os
@@ -28,6 +28,8 @@ _CONFIG = cli.define_config(str(pathlib.Path(__file__).resolve().parents[1]
                                 / 'configs' / 'proxy_nb201.py'))
 _NAME = flags.DEFINE_string('name', None, 'Record name.', required=True)
 _OUT = flags.DEFINE_string('out', 'benchmarks/results', 'Output folder.')
+_WORKDIR = flags.DEFINE_string('workdir', None,
+                               "The run's folder (default runs/proxy/NAME).")
 
 
 def main(argv):
@@ -36,9 +38,8 @@ def main(argv):
   out = pathlib.Path(_OUT.value)
   load_before = os.getloadavg()
   runtime.enable_compilation_cache()
-  result = bench.run_proxy_bench(config, pathlib.Path('runs') / 'proxy'
-                                     / _NAME.value,
-                                     overwrite=True)
+  workdir = _WORKDIR.value or pathlib.Path('runs') / 'proxy' / _NAME.value
+  result = bench.run_proxy_bench(config, workdir, overwrite=True)
   record = {**common.provenance(), 'load_average_before': load_before,
             'load_average_after': os.getloadavg(),
             'command': 'python benchmarks/proxy_nb201.py ' + ' '.join(

@@ -1,7 +1,7 @@
 """Compile time and steady-state time of one ZEROS call, per dtype.
 
   python benchmarks/score_speed.py [--config=nb201] [--dtypes=float32,float64]
-      [--repeats=20]
+      [--repeats=20] [--tiny] [--set=field=value ...] [--out=DIR]
 
 --config names a search config in configs/ (nb201, darts, darts20,
 darts_imagenet); its supernet is scored on one all-ones image of its data
@@ -14,13 +14,11 @@ CPU (docs/design.md 5): NB201 0.22 s, DARTS 8-cell 1.23 s a call
 (median, float32).
 """
 
-import importlib
 import os
 import pathlib
 import sys
 import time
 
-from absl import app
 from absl import flags
 import jax
 import jax.numpy as jnp
@@ -29,6 +27,7 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import common  # noqa: E402
 
+from freedarts_jax import cli  # noqa: E402
 from freedarts_jax import dtypes  # noqa: E402
 from freedarts_jax import runtime  # noqa: E402
 from freedarts_jax import spaces  # noqa: E402
@@ -39,19 +38,22 @@ _DTYPES = flags.DEFINE_list('dtypes', ['float32', 'float64'],
                             'float32 | float32_scaled | float64.')
 _REPEATS = flags.DEFINE_integer('repeats', 20, 'Timed calls per dtype.')
 _OUT = flags.DEFINE_string('out', 'benchmarks/results', 'Output folder.')
+_TINY = flags.DEFINE_bool('tiny', False, 'Toy sizes (common.TINY).')
+_SET = flags.DEFINE_multi_string('set', [], 'Config overrides field=value.')
 
 
 def main(_):
-  config = importlib.import_module(f'configs.{_CONFIG.value}').get_config()
+  config = common.load_config(_CONFIG.value, _TINY.value, _SET.value)
   space = spaces.get(config.space)
   hw, num_classes = space.datasets[config.dataset]
+  hw = space.input_size(config) if space.input_size else hw
   shape = (hw, hw, 3)
   init = zeros.make_init_fn(space.build(config, num_classes), shape,
                             space.alpha_shapes, 'normal', config.alpha_scale)
   variables, alpha = init(jax.random.key(0))
   mask = jax.tree.map(jnp.ones_like, alpha)
   record = {**common.provenance(), 'loadavg_before': os.getloadavg(),
-            'config': config.to_dict(),
+            'config': config.to_dict(), 'tiny': _TINY.value,
             'network': f'{config.space} supernet ({_CONFIG.value}), 1x{hw}x'
                        f'{hw}x3, bn {config.bn_mode}'}
   for dtype in _DTYPES.value:
@@ -81,5 +83,4 @@ def main(_):
 
 
 if __name__ == '__main__':
-  jax.config.update('jax_enable_x64', True)  # the float64 variant
-  app.run(main)
+  cli.run(main)  # float64 on, for the float64 variant
