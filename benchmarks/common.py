@@ -26,7 +26,7 @@ TINY = {
 def provenance() -> dict:
   """Date, machine, devices, versions and XLA flags, for every figure."""
   return {
-      'date': datetime.datetime.now(datetime.timezone.utc).isoformat(
+      'date': datetime.datetime.now(datetime.UTC).isoformat(
           timespec='seconds'),
       'machine': f'{platform.machine()} {platform.processor() or ""}'.strip(),
       'device': runtime.device(),

@@ -35,7 +35,6 @@ import sys
 import tempfile
 import time
 
-from absl import app
 from absl import flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -99,6 +98,7 @@ def _score_fn(case: str, tiny: bool, record: dict):
   """(the search's jitted score of a case's config, its arguments)."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
   from freedarts_jax import spaces  # pylint: disable=g-import-not-at-top
   from freedarts_jax import zeros  # pylint: disable=g-import-not-at-top
   from freedarts_jax.search import driver  # pylint: disable=g-import-not-at-top
@@ -136,6 +136,7 @@ def _routed_fn(case: str, tiny: bool, record: dict):
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
+
   from freedarts_jax import proxies  # pylint: disable=g-import-not-at-top
   from freedarts_jax.init import torch_init  # pylint: disable=g-import-not-at-top
   from freedarts_jax.proxies import bench  # pylint: disable=g-import-not-at-top
@@ -190,6 +191,7 @@ def _search_case(case: str, tiny: bool) -> dict:
 def _child(case: str) -> None:
   """Runs one case in this process and prints its record as JSON."""
   import resource  # pylint: disable=g-import-not-at-top
+
   import jax  # pylint: disable=g-import-not-at-top
 
   jax.config.update('jax_enable_compilation_cache', False)

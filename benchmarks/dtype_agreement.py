@@ -26,6 +26,7 @@ from absl import flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import common  # noqa: E402
+
 from freedarts_jax import runtime  # noqa: E402
 from freedarts_jax.search import driver  # noqa: E402
 

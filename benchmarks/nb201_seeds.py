@@ -18,10 +18,11 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import common  # noqa: E402
+
 from configs import nb201 as nb201_config  # noqa: E402
+from freedarts_jax import nb201_table  # noqa: E402
 from freedarts_jax import runtime  # noqa: E402
 from freedarts_jax.search import driver  # noqa: E402
-from freedarts_jax import nb201_table  # noqa: E402
 
 _SEEDS = flags.DEFINE_integer('seeds', 10, 'Seeds 0..N-1.')
 _OUT = flags.DEFINE_string('out', 'benchmarks/results', 'Output folder.')

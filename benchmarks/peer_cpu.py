@@ -41,6 +41,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import jax
 import numpy as np
+import train_speed
 
 from benchmarks import common
 from freedarts_jax import data
@@ -48,7 +49,6 @@ from freedarts_jax import nb201_table
 from freedarts_jax import proxies
 from freedarts_jax import runtime
 from freedarts_jax.proxies import bench
-import train_speed
 
 _PEER = flags.DEFINE_string(
     'peer_python', os.environ.get('PEER_PYTHON', ''),

@@ -83,7 +83,7 @@ def main() -> None:
           else {'channels': 16, 'cells_per_stage': 5})
   calls, cells = (2, 3) if args.small else (50, 200)
   record = {
-      'date': datetime.datetime.now(datetime.timezone.utc).isoformat(
+      'date': datetime.datetime.now(datetime.UTC).isoformat(
           timespec='seconds'),
       'machine': platform.machine(), 'host': platform.node(),
       'torch': torch.__version__, 'device': (

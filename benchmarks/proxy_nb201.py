@@ -21,8 +21,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from benchmarks import common
 from freedarts_jax import cli
-from freedarts_jax.proxies import bench
 from freedarts_jax import runtime
+from freedarts_jax.proxies import bench
 
 _CONFIG = cli.define_config(str(pathlib.Path(__file__).resolve().parents[1]
                                 / 'configs' / 'proxy_nb201.py'))

@@ -27,9 +27,9 @@ import numpy as np
 
 from benchmarks import common
 from freedarts_jax import proxies
-from freedarts_jax.proxies import bench
 from freedarts_jax import runtime
 from freedarts_jax.init import torch_init
+from freedarts_jax.proxies import bench
 from freedarts_jax.proxies import routed
 
 _CELLS = flags.DEFINE_integer('cells', 64, 'Cells per call.')

@@ -118,7 +118,8 @@ class ResBlock(nn.Module):
 class NB201(nn.Module):
   """NB201's network of one cell (edge_ops: one op per edge) or its
   supernet (all five per edge, alpha (6, 5) at call time); bn=False
-  removes every BatchNorm (synflow)."""
+  removes every BatchNorm (synflow).
+  """
 
   def __init__(self, edge_ops, channels=16, cells_per_stage=5,
                num_classes=10, bn=True):
@@ -152,7 +153,8 @@ def supernet(**kw) -> NB201:
 
 def load_flax(net: nn.Module, flat: dict) -> nn.Module:
   """Copies freedarts_jax variables ('params/stem_conv/conv/kernel': array,
-  HWIO kernels, (in, out) dense) into the tagged layers of net."""
+  HWIO kernels, (in, out) dense) into the tagged layers of net.
+  """
   def get(col, path, name):
     return torch.from_numpy(np.asarray(flat[f'{col}/{path}/{name}']))
 
@@ -211,7 +213,8 @@ def jacob_cov(net, x, y):
 
 def _loss_grads(net, x, y, create_graph=False):
   """dL/dw per kernel; zeros for a kernel the output does not read (an op
-  on an edge into a node with no path to the output)."""
+  on an edge into a node with no path to the output).
+  """
   weights = _weights(net)
   loss = F.cross_entropy(net(x), y)
   grads = torch.autograd.grad(loss, weights, create_graph=create_graph,
@@ -241,7 +244,8 @@ def grasp(net, x, y):
 
 def fisher(net, x, y):
   """0.5 sum over conv/linear outputs and channels of mean_n (sum over
-  positions of a * dL/da)^2."""
+  positions of a * dL/da)^2.
+  """
   acts = []
 
   def hook(_, __, out):
@@ -263,7 +267,8 @@ def fisher(net, x, y):
 
 def te_nas(net, x, y):
   """-cond(J J^T), J per example over the kernels and BN scales (TE-NAS's
-  loop: one backward pass per example)."""
+  loop: one backward pass per example).
+  """
   del y
   weights = [p for name, p in net.named_parameters() if 'weight' in name]
   out = net(x).sum(dim=1)
@@ -280,7 +285,8 @@ def te_nas(net, x, y):
 
 def synflow(net, input_shape, dtype=torch.float64):
   """sum |theta * dR/dtheta|, R = sum of logits of f(ones; |theta|), the
-  network built without BatchNorm (bn=False)."""
+  network built without BatchNorm (bn=False).
+  """
   net = net.to(dtype)
   with torch.no_grad():
     for p in net.parameters():
@@ -293,7 +299,8 @@ def synflow(net, input_shape, dtype=torch.float64):
 
 def zeros_scorer(net, input_shape):
   """The ZEROS supernet scorer: (alpha (6, 5)) -> |alpha * dR/dalpha|,
-  R = sum of logits of the supernet f(ones; |theta|, alpha)."""
+  R = sum of logits of the supernet f(ones; |theta|, alpha).
+  """
   p = next(net.parameters())
   with torch.no_grad():
     for t in list(net.parameters()) + list(net.buffers()):

@@ -27,6 +27,7 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 sys.path.insert(0, str(pathlib.Path(__file__).parent.parent))
 import common  # noqa: E402
+
 from configs import train_cifar10  # noqa: E402
 from freedarts_jax import layers as layers_lib  # noqa: E402
 from freedarts_jax import runtime  # noqa: E402

@@ -1,6 +1,6 @@
 """A seconds-sized run of every theory experiment, for the tests.
 
-  python -m theory.verify_ntk --config=configs/theory_smoke.py --workdir=DIR
+python -m theory.verify_ntk --config=configs/theory_smoke.py --workdir=DIR
 """
 
 import ml_collections

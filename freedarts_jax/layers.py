@@ -164,7 +164,8 @@ class _DenseVars(nn.Module):
 
 class Dense(nn.Module):
   """Linear layer (a kernel and a bias), computed in x's and the kernel's
-  promoted dtype."""
+  promoted dtype.
+  """
 
   features: int
 
@@ -343,7 +344,8 @@ def _slices(x: jax.Array, k: int, stride: int, dilation: int):
 @functools.partial(jax.checkpoint, static_argnums=(2, 3))
 def _shift(x, kernel, stride, dilation):
   """The 'shift' form; rematerialised, so that autodiff keeps x and the
-  kernel, not the k * k slices (9 or 25 copies of the input)."""
+  kernel, not the k * k slices (9 or 25 copies of the input).
+  """
   return sum(s * kernel[i, j, 0]
              for i, j, s in _slices(x, kernel.shape[0], stride, dilation))
 

@@ -1,13 +1,14 @@
 """Process set-up and provenance: compilation cache, versions, devices, files
-and run folders."""
+and run folders.
+"""
 
+from importlib import metadata
 import json
 import os
 import pathlib
 import platform
 import tempfile
 import time
-from importlib import metadata
 
 import jax
 

@@ -36,6 +36,7 @@ from freedarts_jax import tree_util
 from freedarts_jax.init import torch_init
 from freedarts_jax.tree_util import Alpha
 
+
 class Score(NamedTuple):
   """What a score call returns, in units of 2**log2_scale.
 
@@ -129,7 +130,7 @@ def make_score_fn(
     if factor is None:
       return r, (r, bias, log2_scale)
     if isinstance(out, layers.Scaled):
-      raise ValueError('a factor needs R itself, not a scaled supernet\'s')
+      raise ValueError("a factor needs R itself, not a scaled supernet's")
     return factor(alpha_eff).astype(dtype) * r, (r, bias, log2_scale)
 
   @jax.jit

@@ -31,8 +31,8 @@ import pytest
 jax.config.update('jax_enable_x64', True)  # see the module docstring
 
 from configs import nb201 as nb201_config
-from freedarts_jax import zeros
 from freedarts_jax import tree_util
+from freedarts_jax import zeros
 
 
 def tiny_config(**overrides) -> ml_collections.ConfigDict:
@@ -51,7 +51,8 @@ def tiny():
 def assert_scaled_equals_plain(plain, scaled, input_shape, alpha_shapes,
                                weight_factor: float = 1.0) -> None:
   """In float64 on |theta| (times weight_factor) and one all-ones input, the
-  `scaled` supernet's logits * 2**log2_scale + bias equal `plain`'s."""
+  `scaled` supernet's logits * 2**log2_scale + bias equal `plain`'s.
+  """
   variables, alpha = zeros.make_init_fn(
       plain, input_shape, alpha_shapes, 'normal', 1e-3)(jax.random.key(1))
   theta = tree_util.linearise(tree_util.cast(variables, jnp.float64))

@@ -67,18 +67,18 @@ def test_good_values_pass():
 # one line naming the field and what is valid, and exit status 2.
 @pytest.mark.parametrize('module, config, flag, expected', [
     ('freedarts_jax.search', 'nb201.py', '--config.schedule=twice',
-     ('config.schedule: unknown schedule \'twice\'; valid values: oneshot, '
+     ("config.schedule: unknown schedule 'twice'; valid values: oneshot, "
       'iterative_edge, iterative_global.')),
     ('freedarts_jax.search', 'nb201.py', '--config.num_seeds=0',
      'config.num_seeds must be an integer > 0, got 0.'),
     ('freedarts_jax.proxy_bench', 'proxy_nb201.py',
      '--config.zeros_bn_mode=batch', ('config.zeros_bn_mode: unknown '
-                                      'zeros_bn_mode \'batch\'; valid '
+                                      "zeros_bn_mode 'batch'; valid "
                                       'values: train, eval, none.')),
     ('freedarts_jax.train', 'train_smoke.py', '--config.drop_path=1.5',
      'config.drop_path must be a number >= 0 and < 1, got 1.5.'),
     ('theory.verify_ntk', 'theory_smoke.py', '--config.experiments=op,arc',
-     ('config.experiments: unknown experiments \'arc\'; valid values: op, '
+     ("config.experiments: unknown experiments 'arc'; valid values: op, "
       'arch, stax.')),
 ])
 def test_every_cli_reports_a_bad_value_in_one_line(tmp_path, module, config,

@@ -1,5 +1,6 @@
 """No global side effects: importing the package leaves jax_enable_x64 alone,
-and the library entry points compute float64 with it off around them."""
+and the library entry points compute float64 with it off around them.
+"""
 
 import os
 import pathlib

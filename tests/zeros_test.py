@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from freedarts_jax import errors
-from freedarts_jax import zeros
 from freedarts_jax import tree_util
+from freedarts_jax import zeros
 from freedarts_jax.search import driver
 from freedarts_jax.spaces import nb201
 from tests.conftest import assert_scaled_equals_plain
@@ -107,7 +107,8 @@ def test_float32_and_float64_choose_the_same_cell_on_seeds_0_to_4():
 @pytest.mark.parametrize('factor', [1e4, 1e-8])
 def test_float32_scaled_equals_float64_where_float32_breaks(factor):
   """Weights times 1e4 overflow float32 (about 1e56 at the output), times
-  1e-8 underflow it; the scaled float32 path matches float64 in both."""
+  1e-8 underflow it; the scaled float32 path matches float64 in both.
+  """
   plain = nb201.Network(10, 4, 1, 'eval')
   scaled = nb201.Network(10, 4, 1, 'eval', scaled=True)
   init = zeros.make_init_fn(plain, SHAPE, nb201.alpha_shapes(), 'normal', 1e-3)
@@ -180,7 +181,8 @@ def test_a_batch_and_a_factor_enter_r_before_the_gradient():
 
 def test_scaled_r_of_a_batch_counts_the_classifier_bias_per_image():
   """zeros_input=data on the scaled path: R sums the logits of B images,
-  so the classifier bias enters B times (float64, so exactly)."""
+  so the classifier bias enters B times (float64, so exactly).
+  """
   plain = nb201.Network(10, 4, 1, 'eval')
   scaled = nb201.Network(10, 4, 1, 'eval', scaled=True)
   variables, alpha = zeros.make_init_fn(

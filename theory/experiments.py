@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from freedarts_jax import zeros
 from freedarts_jax import nb201_table
+from freedarts_jax import zeros
 from freedarts_jax.spaces import nb201
 from theory import ntk as ntk_lib
 from theory import stats
@@ -132,7 +132,8 @@ def op_level(config: ml_collections.ConfigDict, key: jax.Array) -> dict:
 def _one_hot(genotype: nb201.Genotype) -> np.ndarray:
   """alpha selecting one op per edge: the supernet's output and NTK equal
   those of the discrete network (the other ops' parameters get zero
-  gradient; tests/theory/ntk_test.py checks it)."""
+  gradient; tests/theory/ntk_test.py checks it).
+  """
   a = np.zeros((len(nb201.EDGES), NUM_OPS), np.float64)
   for e, op in enumerate(genotype):
     if op != 'none':

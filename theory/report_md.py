@@ -45,7 +45,7 @@ def _op_paragraph(title: str, result: dict, what: str) -> str:
       f'## {title}\n\n{what} Prediction: removing an op with a larger ZEROS '
       'raises B more (tau(ZEROS, dB) > 0) and lowers lambda_min more '
       '(tau(ZEROS, dlambda_min) < 0). Pooled over draws (ZEROS as a share '
-      f'of its draw\'s total): ZEROS vs dB: {_fmt(db)}; per draw tau '
+      f"of its draw's total): ZEROS vs dB: {_fmt(db)}; per draw tau "
       f'{_per_seed(c, "dB")}. ZEROS vs dlambda_min: {_fmt(dl)}; per draw '
       f'tau {_per_seed(c, "dlambda_min")}. **Verdict: the claim '
       f'{_WORDS[db["verdict"]]} for B and {_WORDS[dl["verdict"]]} for '
@@ -69,8 +69,8 @@ def _arch_paragraph(result: dict, settings: dict) -> str:
       '(the supernet with a one-hot alpha, which has the same output and '
       f'NTK), {settings["arch_seeds"]} draws of theta and inputs, '
       'geometric mean over draws; summed ZEROS = the sum over edges of the '
-      'supernet\'s ZEROS share of the chosen op (mean over draws); '
-      'accuracy = the table\'s CIFAR-10 test accuracy. Non-finite values '
+      "supernet's ZEROS share of the chosen op (mean over draws); "
+      "accuracy = the table's CIFAR-10 test accuracy. Non-finite values "
       '(condition number of a singular kernel) are dropped, so n can be '
       'below K.\n\n' + '\n'.join(lines) + '\n\n'
       f'**Verdict: the claim (summed ZEROS negatively correlated with B) '

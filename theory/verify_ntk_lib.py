@@ -98,7 +98,8 @@ def _write_outputs(report: dict, workdir: pathlib.Path) -> None:
 def rebuild(workdir) -> dict:
   """Recomputes the op-level correlations, plots and report.md from the
   records in an existing workdir/report.json, without computing any NTK
-  (e.g. after adding a statistic); the records and timings are kept."""
+  (e.g. after adding a statistic); the records and timings are kept.
+  """
   workdir = pathlib.Path(workdir)
   path = workdir / 'report.json'
   if not path.exists():

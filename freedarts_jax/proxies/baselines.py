@@ -57,7 +57,8 @@ def fixed_flops(setup: Setup) -> int:
 
 def make_params(setup: Setup):
   """Parameter count of the cell's NB201 network (BatchNorm affine in the
-  cells included, as in NB201's evaluation network)."""
+  cells included, as in NB201's evaluation network).
+  """
   base = fixed_params(setup)
 
   def score(variables, alpha, batch):
@@ -70,7 +71,8 @@ def make_params(setup: Setup):
 
 def make_flops(setup: Setup):
   """Multiply-adds of the cell's network on one image (conv and linear
-  layers; pooling, BatchNorm and additions not counted)."""
+  layers; pooling, BatchNorm and additions not counted).
+  """
   base = fixed_flops(setup)
 
   def score(variables, alpha, batch):

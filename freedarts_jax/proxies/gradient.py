@@ -19,10 +19,10 @@ from freedarts_jax.proxies import Setup
 from freedarts_jax.proxies import nets
 
 
-
 def _loss_fn(net: nets.Net, variables, alpha, batch):
   """(params, probes=None) -> mean cross-entropy of the batch, and the
-  variables in the compute dtype."""
+  variables in the compute dtype.
+  """
   v, a, x = net.prepare(variables, alpha, batch[0])
   rest = {k: t for k, t in v.items() if k != 'params'}
 

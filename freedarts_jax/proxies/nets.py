@@ -46,7 +46,8 @@ class Net:
 def relu_multiplicity(path, alpha_cell) -> jax.Array | float:
   """How many ReLUs of the cell's network read one of the supernet's sown
   tensors: a cell's node j feeds one per chosen conv op on an edge from j
-  (each NB201 ReLUConvBN has its own); any other sown tensor one."""
+  (each NB201 ReLUConvBN has its own); any other sown tensor one.
+  """
   name = path[-1].key if hasattr(path[-1], 'key') else str(path[-1])
   if not any(getattr(p, 'key', '').startswith('stage') for p in path):
     return 1.0
@@ -92,7 +93,8 @@ def cell(setup: Setup, bn_mode: str, dtype) -> Net:
 
 def of(setup: Setup, dtype: str, bn_mode: str = 'train') -> Net:
   """The cell's network if setup.routed, else the one-hot supernet; in
-  setup.data_dtype, or `dtype` (the proxy's own) where that is 'auto'."""
+  setup.data_dtype, or `dtype` (the proxy's own) where that is 'auto'.
+  """
   if setup.data_dtype != 'auto':
     dtype = setup.data_dtype
   return (cell if setup.routed else supernet)(setup, bn_mode, dtype)

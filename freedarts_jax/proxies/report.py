@@ -13,8 +13,8 @@ import pathlib
 import numpy as np
 from scipy import stats
 
-from freedarts_jax import runtime
 from freedarts_jax import nb201_table
+from freedarts_jax import runtime
 
 ACCURACY = tuple(a.column for a in nb201_table.ACCURACIES.values())
 # |Spearman| over all of NB201 (docs/design.md section 5): Abdelfattah et

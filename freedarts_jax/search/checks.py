@@ -25,7 +25,7 @@ def _check_objective(config, space) -> None:
     raise errors.ConfigError(
         f'config.flops_penalty={config.flops_penalty!r} needs the FLOPs of '
         'every candidate op, which only the mobilenet space models; in the '
-        f'{space.name} space the only valid value is \'none\' (valid values '
+        f"{space.name} space the only valid value is 'none' (valid values "
         f'in the mobilenet space: {", ".join(penalties.PENALTIES)}).')
   if config.objective != 'zeros':
     for field, default in (('zeros_input', 'ones'), ('flops_penalty', 'none')):

@@ -23,21 +23,21 @@ from freedarts_jax import errors
 
 _ADVICE = {
     'nonfinite': 'float32 overflow or underflow of the linearised product '
-                 '(or alpha_init=ones, the release\'s failing run); use '
+                 "(or alpha_init=ones, the release's failing run); use "
                  '--config.dtype=float64 (or auto), or alpha_init=normal',
     'zero_row': 'the gradient vanished (underflow, or an output that does '
                 'not depend on this edge); use --config.dtype=float64 (or '
                 'auto), alpha_init=normal, or another bn_mode',
     'underflow': 'scores fell below the smallest normal number of the dtype; '
                  'use --config.dtype=float64 (or auto)',
-    'r_constant': 'the cells\' share of R shrinks like alpha_scale to the '
+    'r_constant': "the cells' share of R shrinks like alpha_scale to the "
                   'power of the depth when BatchNorm does not renormalise: '
                   'raise --config.alpha_scale (e.g. 1.0), or use '
                   '--config.bn_mode=train where the space allows it',
     'r_constant_train': 'with bn_mode=train on a single image every channel '
                         'is zero-mean after BatchNorm; where every path to the '
                         'classifier ends in one (the DARTS space, the '
-                        'release\'s failure) the pooled features are exactly '
+                        "release's failure) the pooled features are exactly "
                         'zero: use --config.bn_mode=eval or none',
 }
 

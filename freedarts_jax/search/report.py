@@ -75,7 +75,7 @@ def format_result(result: dict) -> str:
         lines.append(f'  {label:<5} ' + ' '.join(f'{v:13d}' for v in row))
     stats = ens.get('benchmark_stats')
     if stats:
-      lines.append('over the seeds\' cells: ' + ', '.join(
+      lines.append("over the seeds' cells: " + ', '.join(
           f'{name} {stats[col]["mean"]:.2f} +- {stats[col]["std"]:.2f}'
           for name, col in nb201_table.ACCURACIES.values()))
   t = result['timing']

@@ -1,5 +1,6 @@
 """Registry of search spaces: name -> Space (each space's module defines its
-own `SPACE`; the record's fields are documented in space.py)."""
+own `SPACE`; the record's fields are documented in space.py).
+"""
 
 from freedarts_jax import errors
 from freedarts_jax.spaces import darts

@@ -24,8 +24,13 @@ from freedarts_jax.spaces import darts_genotype
 from freedarts_jax.spaces import darts_ops
 from freedarts_jax.spaces import darts_plot
 from freedarts_jax.spaces import space
-from freedarts_jax.spaces.darts_genotype import (  # noqa: F401  (re-exported)
-    CELLS, DARTS_V2, EDGES, NODES, OPS, Genotype, edge_ops)
+from freedarts_jax.spaces.darts_genotype import CELLS  # noqa: F401  (re-exported)
+from freedarts_jax.spaces.darts_genotype import DARTS_V2  # noqa: F401  (re-exported)
+from freedarts_jax.spaces.darts_genotype import EDGES  # noqa: F401  (re-exported)
+from freedarts_jax.spaces.darts_genotype import NODES  # noqa: F401  (re-exported)
+from freedarts_jax.spaces.darts_genotype import OPS  # noqa: F401  (re-exported)
+from freedarts_jax.spaces.darts_genotype import Genotype  # noqa: F401  (re-exported)
+from freedarts_jax.spaces.darts_genotype import edge_ops  # noqa: F401  (re-exported)
 
 # dataset -> (input height/width, classes)
 DATASETS = {'cifar10': (32, 10), 'cifar100': (32, 100),

@@ -81,7 +81,8 @@ def _random_resized_box(rng, h: int, w: int) -> tuple[int, int, int, int]:
 def _jitter(x: np.ndarray, rng: np.random.Generator, strength: float,
             hue: float) -> np.ndarray:
   """Brightness, contrast, saturation (factors 1 +- strength) and hue
-  (+- hue of a turn), in a random order; x float32 0-1 (H, W, 3)."""
+  (+- hue of a turn), in a random order; x float32 0-1 (H, W, 3).
+  """
   grey_weights = np.asarray([0.299, 0.587, 0.114], np.float32)
   for t in rng.permutation(4):
     if t == 3:
@@ -131,7 +132,8 @@ def imagenet_train(image: np.ndarray, rng: np.random.Generator, size: int,
 
 def imagenet_eval(image: np.ndarray, size: int) -> np.ndarray:
   """One image: shorter side to size * 256 / 224, centre crop size x size;
-  float32 0-1."""
+  float32 0-1.
+  """
   h, w = image.shape[:2]
   short = int(round(size * 256 / 224))
   nh, nw = (short, max(short, round(w * short / h))) if h <= w else (

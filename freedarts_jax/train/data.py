@@ -124,7 +124,8 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
 
 def steps_per_epoch(n: int, batch_size: int, cap: int = 0) -> int:
   """Full batches per epoch (the last partial one is dropped), at most cap
-  when cap > 0."""
+  when cap > 0.
+  """
   steps = n // batch_size
   return min(steps, cap) if cap > 0 else steps
 
@@ -174,7 +175,8 @@ class Pipeline:
   def train_batches(self, epoch: int, steps: int, first: int = 0
                     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Steps first..steps-1 of an epoch; the next batch is prepared while
-    the current one trains."""
+    the current one trains.
+    """
     order = epoch_order(self.config.seed, epoch, len(self.train))
     with concurrent.futures.ThreadPoolExecutor(1) as ahead:
       pending = None
@@ -189,7 +191,8 @@ class Pipeline:
   def test_batches(self) -> Iterator[tuple[np.ndarray, np.ndarray,
                                            np.ndarray]]:
     """(images, labels, weights) over the whole test split; the last batch
-    is padded to full size with weight-0 copies of its first example."""
+    is padded to full size with weight-0 copies of its first example.
+    """
     b, n = self.config.eval_batch_size, len(self.test)
     for start in range(0, n, b):
       idx = np.arange(start, min(start + b, n))

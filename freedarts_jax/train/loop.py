@@ -64,7 +64,7 @@ def check(config: ml_collections.ConfigDict, num_devices: int
     raise errors.ConfigError(
         f'{config.genotype!r} is an NB201 cell: NB201 networks have no '
         'auxiliary head or drop-path. Train it with configs/train_nb201.py '
-        '(NB201\'s recipe), or set --config.auxiliary_weight=0 '
+        "(NB201's recipe), or set --config.auxiliary_weight=0 "
         '--config.drop_path=0.')
   if arch.space == 'darts' and config.channels % 2:
     raise errors.ConfigError(

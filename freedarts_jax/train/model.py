@@ -112,7 +112,8 @@ def resolve(spec: str) -> Arch:
 
 def build(arch: Arch, config, num_classes: int, bn_mode: str) -> nn.Module:
   """The network of `arch` for `config` (channels, layers, cells_per_stage,
-  dataset, auxiliary_weight); bn_mode 'train' to train, 'eval' to test."""
+  dataset, auxiliary_weight); bn_mode 'train' to train, 'eval' to test.
+  """
   if arch.space == 'nb201':
     return nb201.Network(num_classes, config.channels, config.cells_per_stage,
                          bn_mode, arch.genotype)

@@ -1,5 +1,6 @@
 """The search driver's scoring run: one call per round, round 0 as the
-guard's baseline, guards named by seed, and the compile cache."""
+guard's baseline, guards named by seed, and the compile cache.
+"""
 
 import jax.numpy as jnp
 import numpy as np
@@ -17,7 +18,8 @@ SPACE = spaces.get('nb201')
 
 def _fake_score(calls: list):
   """A stand-in compiled score: R = sum(alpha * mask), ZEROS = alpha * mask,
-  per seed; it records the alpha of every call."""
+  per seed; it records the alpha of every call.
+  """
 
   def compiled(variables, alpha, masks):
     del variables

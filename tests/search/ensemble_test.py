@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from configs import darts as darts_config
-from freedarts_jax.search import report
 from freedarts_jax.search import driver
+from freedarts_jax.search import report
 from tests.conftest import tiny_config
 
 
@@ -43,7 +43,8 @@ def test_ensemble_summary_counts_and_consensus():
 @pytest.mark.slow  # two compiles of a 3-cell DARTS supernet
 def test_darts_ensemble_equals_single_runs():
   """Two seeds vmapped together (the GPU setting) and one at a time, on the
-  overflow-safe float32 path: same genotypes, same scores."""
+  overflow-safe float32 path: same genotypes, same scores.
+  """
   config = darts_config.get_config()
   config.update(channels=4, layers=3, schedule='oneshot',
                 dtype='float32_scaled', depthwise='conv')  # faster compile

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from freedarts_jax import errors
-from freedarts_jax.search import guards
 from freedarts_jax.search import driver
+from freedarts_jax.search import guards
 from tests.conftest import tiny_config
 
 OPS = ('none', 'a', 'b')

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from freedarts_jax import errors
-from freedarts_jax.search import penalties
 from freedarts_jax.search import driver
+from freedarts_jax.search import penalties
 from freedarts_jax.spaces import mobilenet
 from tests.conftest import tiny_config
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from freedarts_jax.search import schedule
 from freedarts_jax import spaces
+from freedarts_jax.search import schedule
 
 SHAPES = {'cell': (6, 5)}
 RNG = np.random.default_rng(0)

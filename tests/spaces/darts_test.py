@@ -1,5 +1,6 @@
 """The DARTS space: genotype rule and forms, supernet == discrete network,
-sizes, the degenerate train-mode detection, the CLI end to end."""
+sizes, the degenerate train-mode detection, the CLI end to end.
+"""
 
 import json
 import math
@@ -15,9 +16,9 @@ import pytest
 
 from configs import darts as darts_config
 from freedarts_jax import errors
-from freedarts_jax.search import driver
-from freedarts_jax import zeros
 from freedarts_jax import tree_util
+from freedarts_jax import zeros
+from freedarts_jax.search import driver
 from freedarts_jax.spaces import darts
 from freedarts_jax.spaces import darts_genotype as dg
 from tests.conftest import assert_scaled_equals_plain
@@ -335,7 +336,8 @@ def test_scaled_network_is_exact_where_positively_homogeneous():
   """In float64 the scaled supernet's logits are the plain ones (ImageNet
   stem, so both the FactorizedReduce and the 1x1 preprocess are crossed;
   bn_mode eval, the DARTS default; 'none' is the NB201 test's). Weights
-  times 10, so that the scale is not 1."""
+  times 10, so that the scale is not 1.
+  """
   assert_scaled_equals_plain(
       darts.Network(10, 4, 3, 'imagenet', 'eval'),
       darts.Network(10, 4, 3, 'imagenet', 'eval', scaled=True), (32, 32, 3),

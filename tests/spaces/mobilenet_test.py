@@ -8,12 +8,12 @@ import pytest
 
 from configs import mobilenet as mobilenet_config
 from freedarts_jax import errors
+from freedarts_jax import spaces
+from freedarts_jax.search import driver
 from freedarts_jax.search import guards
 from freedarts_jax.search import penalties
 from freedarts_jax.search import report
 from freedarts_jax.search import schedule
-from freedarts_jax.search import driver
-from freedarts_jax import spaces
 from freedarts_jax.spaces import mobilenet
 
 MIXED = ('mbconv3x3_e3', 'mbconv5x5_e6', 'mbconv7x7_e3') * 7

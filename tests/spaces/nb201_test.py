@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from freedarts_jax import errors
-from freedarts_jax import zeros
 from freedarts_jax import tree_util
+from freedarts_jax import zeros
 from freedarts_jax.init import torch_init
 from freedarts_jax.spaces import nb201
 

@@ -1,5 +1,6 @@
 """The NTKs against closed forms, a Jacobian from jax.jacrev and
-neural-tangents' empirical_ntk_fn."""
+neural-tangents' empirical_ntk_fn.
+"""
 
 import functools
 
@@ -9,13 +10,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from freedarts_jax import zeros
 from freedarts_jax import ntk as shared_ntk
 from freedarts_jax import tree_util
+from freedarts_jax import zeros
 from freedarts_jax.spaces import nb201
 from theory import experiments
-from theory import ntk as ntk_lib
 from theory import nt_compat
+from theory import ntk as ntk_lib
 
 SHAPE = (4, 4, 3)
 
@@ -88,7 +89,8 @@ def test_supernet_ntk_equals_jacrev_jjt():
                                                   ('train', False)])
 def test_shared_ntk_equals_neural_tangents(bn_mode, per_sample):
   """freedarts_jax.ntk (theory's per-sample kernel, and TE-NAS's whole-batch
-  one, whose train-mode BatchNorm couples the samples) against nt."""
+  one, whose train-mode BatchNorm couples the samples) against nt.
+  """
   nt = nt_compat.load()
   model, variables, alpha, x = _supernet(bn_mode)
   v64 = tree_util.cast(variables, jnp.float64)

@@ -1,5 +1,6 @@
 """The training loop: smoke CLI, resume, crash during a save, mock CIFAR-10,
-multi-device equality and the CLI's errors."""
+multi-device equality and the CLI's errors.
+"""
 
 import json
 import os
@@ -190,7 +191,7 @@ def test_a_bad_genotype_file_is_one_line_from_the_cli(tmp_path):
   assert 'normal_concat' in proc.stderr and 'Traceback' not in proc.stderr
 
 
-_MULTI = '''
+_MULTI = """
 import json, sys
 import jax, numpy as np
 from configs import train_smoke
@@ -221,7 +222,7 @@ for n in (1, 8):
       state['params']['classifier']['fc']['kernel'])).sum()))
   losses[n] = out
 print(json.dumps({'devices': len(jax.devices()), 'losses': losses}))
-'''
+"""
 
 
 @pytest.mark.slow

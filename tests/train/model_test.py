@@ -1,5 +1,6 @@
 """Evaluation networks, drop-path, BatchNorm running statistics, genotype
-resolution and the learning-rate schedules."""
+resolution and the learning-rate schedules.
+"""
 
 import json
 import math
