@@ -116,9 +116,11 @@ class ResBlock(nn.Module):
 
 
 class NB201(nn.Module):
-  """NB201's network of one cell (edge_ops: one op per edge) or its
-  supernet (all five per edge, alpha (6, 5) at call time); bn=False
-  removes every BatchNorm (synflow).
+  """NB201's network of one cell, or its supernet.
+
+  edge_ops: one op per edge for the cell's network, or all five per edge
+  for the supernet (alpha (6, 5) at call time); bn=False removes every
+  BatchNorm (synflow).
   """
 
   def __init__(self, edge_ops, channels=16, cells_per_stage=5,
@@ -152,8 +154,10 @@ def supernet(**kw) -> NB201:
 
 
 def load_flax(net: nn.Module, flat: dict) -> nn.Module:
-  """Copies freedarts_jax variables ('params/stem_conv/conv/kernel': array,
-  HWIO kernels, (in, out) dense) into the tagged layers of net.
+  """Copies freedarts_jax variables into the tagged layers of net.
+
+  Variables as 'params/stem_conv/conv/kernel': array; HWIO kernels,
+  (in, out) dense.
   """
   def get(col, path, name):
     return torch.from_numpy(np.asarray(flat[f'{col}/{path}/{name}']))
@@ -212,8 +216,10 @@ def jacob_cov(net, x, y):
 
 
 def _loss_grads(net, x, y, create_graph=False):
-  """dL/dw per kernel; zeros for a kernel the output does not read (an op
-  on an edge into a node with no path to the output).
+  """dL/dw per kernel.
+
+  Zeros for a kernel the output does not read (an op on an edge into a node
+  with no path to the output).
   """
   weights = _weights(net)
   loss = F.cross_entropy(net(x), y)
@@ -243,7 +249,9 @@ def grasp(net, x, y):
 
 
 def fisher(net, x, y):
-  """0.5 sum over conv/linear outputs and channels of mean_n (sum over
+  """Fisher: per channel, the squared gradient of its activations.
+
+  0.5 sum over conv/linear outputs and channels of mean_n (sum over
   positions of a * dL/da)^2.
   """
   acts = []
@@ -266,8 +274,9 @@ def fisher(net, x, y):
 
 
 def te_nas(net, x, y):
-  """-cond(J J^T), J per example over the kernels and BN scales (TE-NAS's
-  loop: one backward pass per example).
+  """TE-NAS's -cond(J J^T), one backward pass per example.
+
+  J per example over the kernels and BN scales (TE-NAS's loop).
   """
   del y
   weights = [p for name, p in net.named_parameters() if 'weight' in name]
@@ -284,8 +293,10 @@ def te_nas(net, x, y):
 
 
 def synflow(net, input_shape, dtype=torch.float64):
-  """sum |theta * dR/dtheta|, R = sum of logits of f(ones; |theta|), the
-  network built without BatchNorm (bn=False).
+  """synflow: sum |theta * dR/dtheta|.
+
+  R = sum of logits of f(ones; |theta|), the network built without
+  BatchNorm (bn=False).
   """
   net = net.to(dtype)
   with torch.no_grad():
@@ -298,7 +309,8 @@ def synflow(net, input_shape, dtype=torch.float64):
 
 
 def zeros_scorer(net, input_shape):
-  """The ZEROS supernet scorer: (alpha (6, 5)) -> |alpha * dR/dalpha|,
+  """The ZEROS supernet scorer: (alpha (6, 5)) -> |alpha * dR/dalpha|.
+
   R = sum of logits of the supernet f(ones; |theta|, alpha).
   """
   p = next(net.parameters())

@@ -165,8 +165,9 @@ def _diagnose(tfds, name: str, data_dir: str | None) -> tuple[str, str]:
 
 def open_split(dataset: str, split: str, data_dir: str | None, *,
                purpose: str = '', instead: str = ''):
-  """A prepared tfds split as a random-access data source; nothing is
-  downloaded.
+  """A prepared tfds split as a random-access data source.
+
+  Nothing is downloaded.
 
   Args:
     dataset: a config's data set name (a key of TFDS_NAMES).

@@ -163,8 +163,9 @@ class _DenseVars(nn.Module):
 
 
 class Dense(nn.Module):
-  """Linear layer (a kernel and a bias), computed in x's and the kernel's
-  promoted dtype.
+  """Linear layer (a kernel and a bias).
+
+  Computed in x's and the kernel's promoted dtype.
   """
 
   features: int
@@ -239,8 +240,9 @@ class ReLUConvBN(nn.Module):
 
 
 def avg_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
-  """Average pool, 'same' padding excluded from the average (PyTorch's
-  count_include_pad=False).
+  """Average pool, 'same' padding excluded from the average.
+
+  As PyTorch's count_include_pad=False.
 
   The divisor (how many real pixels each window covers) is a constant of the
   shape, built with numpy in x's dtype: Flax's own version divides by a pool
@@ -343,8 +345,10 @@ def _slices(x: jax.Array, k: int, stride: int, dilation: int):
 
 @functools.partial(jax.checkpoint, static_argnums=(2, 3))
 def _shift(x, kernel, stride, dilation):
-  """The 'shift' form; rematerialised, so that autodiff keeps x and the
-  kernel, not the k * k slices (9 or 25 copies of the input).
+  """The 'shift' form: a sum of shifted slices times the kernel's taps.
+
+  Rematerialised, so that autodiff keeps x and the kernel, not the k * k
+  slices (9 or 25 copies of the input).
   """
   return sum(s * kernel[i, j, 0]
              for i, j, s in _slices(x, kernel.shape[0], stride, dilation))

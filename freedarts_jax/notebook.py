@@ -140,8 +140,9 @@ def darts_search_config(be: Backend, is_small: bool
 
 
 def cifar10_prepared(data_dir: str = '') -> bool:
-  """Whether the training pipeline can read cifar10 from data_dir (tfds,
-  prepared as array_record; never downloads).
+  """Whether the training pipeline can read cifar10 from data_dir.
+
+  tfds, prepared as array_record; never downloads.
   """
   try:
     data.open_split('cifar10', 'train', data_dir)

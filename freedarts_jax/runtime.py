@@ -1,5 +1,6 @@
-"""Process set-up and provenance: compilation cache, versions, devices, files
-and run folders.
+"""Process set-up and provenance.
+
+Compilation cache, versions, devices, files and run folders.
 """
 
 from importlib import metadata

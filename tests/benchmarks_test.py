@@ -64,8 +64,10 @@ def test_small_check_runs_every_step(tmp_path):
 
 
 def _fake_python(tmp_path: pathlib.Path) -> pathlib.Path:
-  """An interpreter on which the NB201 benchmark hangs, the DARTS one fails
-  and the training one succeeds at once.
+  """A fake interpreter for the benchmark runner.
+
+  The NB201 benchmark hangs on it, the DARTS one fails and the training one
+  succeeds at once.
   """
   fake = tmp_path / 'python'
   fake.write_text(f"""#!/usr/bin/env bash

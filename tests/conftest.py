@@ -50,8 +50,10 @@ def tiny():
 
 def assert_scaled_equals_plain(plain, scaled, input_shape, alpha_shapes,
                                weight_factor: float = 1.0) -> None:
-  """In float64 on |theta| (times weight_factor) and one all-ones input, the
-  `scaled` supernet's logits * 2**log2_scale + bias equal `plain`'s.
+  """The scaled supernet's logits equal the plain one's in float64.
+
+  On |theta| (times weight_factor) and one all-ones input, the `scaled`
+  supernet's logits * 2**log2_scale + bias equal `plain`'s.
   """
   variables, alpha = zeros.make_init_fn(
       plain, input_shape, alpha_shapes, 'normal', 1e-3)(jax.random.key(1))

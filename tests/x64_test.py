@@ -1,5 +1,7 @@
-"""No global side effects: importing the package leaves jax_enable_x64 alone,
-and the library entry points compute float64 with it off around them.
+"""No global side effects on jax_enable_x64.
+
+Importing the package leaves jax_enable_x64 alone, and the library entry
+points compute float64 with it off around them.
 """
 
 import os

@@ -106,7 +106,9 @@ def test_float32_and_float64_choose_the_same_cell_on_seeds_0_to_4():
 
 @pytest.mark.parametrize('factor', [1e4, 1e-8])
 def test_float32_scaled_equals_float64_where_float32_breaks(factor):
-  """Weights times 1e4 overflow float32 (about 1e56 at the output), times
+  """The scaled float32 path matches float64 where float32 overflows.
+
+  Weights times 1e4 overflow float32 (about 1e56 at the output), times
   1e-8 underflow it; the scaled float32 path matches float64 in both.
   """
   plain = nb201.Network(10, 4, 1, 'eval')
@@ -180,8 +182,10 @@ def test_a_batch_and_a_factor_enter_r_before_the_gradient():
 
 
 def test_scaled_r_of_a_batch_counts_the_classifier_bias_per_image():
-  """zeros_input=data on the scaled path: R sums the logits of B images,
-  so the classifier bias enters B times (float64, so exactly).
+  """zeros_input=data on the scaled path.
+
+  R sums the logits of B images, so the classifier bias enters B times
+  (float64, so exactly).
   """
   plain = nb201.Network(10, 4, 1, 'eval')
   scaled = nb201.Network(10, 4, 1, 'eval', scaled=True)

@@ -130,9 +130,11 @@ def op_level(config: ml_collections.ConfigDict, key: jax.Array) -> dict:
 
 
 def _one_hot(genotype: nb201.Genotype) -> np.ndarray:
-  """alpha selecting one op per edge: the supernet's output and NTK equal
-  those of the discrete network (the other ops' parameters get zero
-  gradient; tests/theory/ntk_test.py checks it).
+  """alpha selecting one op per edge.
+
+  The supernet's output and NTK then equal those of the discrete network
+  (the other ops' parameters get zero gradient; tests/theory/ntk_test.py
+  checks it).
   """
   a = np.zeros((len(nb201.EDGES), NUM_OPS), np.float64)
   for e, op in enumerate(genotype):

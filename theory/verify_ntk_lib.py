@@ -96,7 +96,9 @@ def _write_outputs(report: dict, workdir: pathlib.Path) -> None:
 
 
 def rebuild(workdir) -> dict:
-  """Recomputes the op-level correlations, plots and report.md from the
+  """Recomputes the NTK report from an existing workdir, without any NTK.
+
+  Recomputes the op-level correlations, plots and report.md from the
   records in an existing workdir/report.json, without computing any NTK
   (e.g. after adding a statistic); the records and timings are kept.
   """

@@ -56,8 +56,9 @@ def fixed_flops(setup: Setup) -> int:
 
 
 def make_params(setup: Setup):
-  """Parameter count of the cell's NB201 network (BatchNorm affine in the
-  cells included, as in NB201's evaluation network).
+  """Parameter count of the cell's NB201 network.
+
+  BatchNorm affine in the cells included, as in NB201's evaluation network.
   """
   base = fixed_params(setup)
 
@@ -70,8 +71,9 @@ def make_params(setup: Setup):
 
 
 def make_flops(setup: Setup):
-  """Multiply-adds of the cell's network on one image (conv and linear
-  layers; pooling, BatchNorm and additions not counted).
+  """Multiply-adds of the cell's network on one image.
+
+  Conv and linear layers; pooling, BatchNorm and additions not counted.
   """
   base = fixed_flops(setup)
 

@@ -105,9 +105,10 @@ def one_hots(indices: np.ndarray) -> np.ndarray:
 
 def data_batch(config, setup: proxies.Setup,
                key: jax.Array) -> tuple[np.ndarray, np.ndarray, str]:
-  """Images (B, H, W, 3) float32, labels (B,) int32 and their description:
+  """Images (B, H, W, 3) float32, labels (B,) int32 and their description.
+
   CIFAR-10 training images drawn with config.seed (data=cifar10, when tfds
-  can read them), else Gaussian ones from `key`, the description says why.
+  can read them), else Gaussian ones from `key`; the description says why.
   """
   note = 'gaussian (synthetic N(0, 1) images, uniform labels)'
   if config.data == 'cifar10':
@@ -283,8 +284,9 @@ def _score_proxy(proxy, config, setup, chunks, mine, partial, keys, batch,
 
 
 class _Lowering:
-  """fn and the arguments to compile it for; as a cache key, fn and the
-  arguments' shapes, dtypes and shardings.
+  """fn and the arguments to compile it for.
+
+  As a cache key: fn and the arguments' shapes, dtypes and shardings.
   """
 
   def __init__(self, fn, args):

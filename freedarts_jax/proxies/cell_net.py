@@ -101,8 +101,10 @@ def _edge(variables, name, h, op, bn_mode, probe):
 
 
 def _cell(variables, x, ops, bn_mode, probes, codes):
-  """One NB201 cell; ops (6,) int; NASWOT codes: node j once per chosen
-  conv op reading it (each has its own ReLU).
+  """One NB201 cell and its NASWOT codes.
+
+  ops (6,) int; NASWOT codes: node j once per chosen conv op reading it
+  (each has its own ReLU).
   """
   nodes = [x]
   for i in range(1, nb201.NUM_NODES):
@@ -161,8 +163,10 @@ def apply(setup: Setup, variables: dict, x: jax.Array, ops: jax.Array,
 
 
 def probe_zeros(setup: Setup, batch: int, dtype) -> dict:
-  """Zero probes for `apply`: (B, 1, 1, C) per conv output, (B, classes)
-  for the classifier; a cell's edge has one probe whichever conv it runs.
+  """Zero probes for `apply`.
+
+  (B, 1, 1, C) per conv output, (B, classes) for the classifier; a cell's
+  edge has one probe whichever conv it runs.
   """
   def q(c):
     return {'out': jnp.zeros((batch, 1, 1, c), dtype)}

@@ -14,8 +14,10 @@ from freedarts_jax.proxies import Setup
 
 
 def make_synflow(setup: Setup):
-  """synflow (Tanaka et al. 2020; as a zero-cost proxy Abdelfattah et al.
-  2021, "Zero-Cost Proxies for Lightweight NAS").
+  """synflow (Tanaka et al. 2020).
+
+  As a zero-cost proxy: Abdelfattah et al. 2021, "Zero-Cost Proxies for
+  Lightweight NAS".
 
       synflow = sum over conv/linear kernels of |theta * dR/dtheta|,
       R = sum of the logits of f(ones; |theta|), BatchNorm removed.

@@ -20,8 +20,10 @@ from freedarts_jax.proxies import nets
 
 
 def _loss_fn(net: nets.Net, variables, alpha, batch):
-  """(params, probes=None) -> mean cross-entropy of the batch, and the
-  variables in the compute dtype.
+  """Mean cross-entropy of the batch as (params, probes=None) -> loss.
+
+  Returns the loss function and the prepared variables, alpha and input
+  (v, a, x) in the compute dtype.
   """
   v, a, x = net.prepare(variables, alpha, batch[0])
   rest = {k: t for k, t in v.items() if k != 'params'}
@@ -90,7 +92,7 @@ def make_grasp(setup: Setup):
 
 
 def make_fisher(setup: Setup):
-  """Fisher (Theis et al. 2018; Turner et al. 2020), per channel:
+  """Fisher (Theis et al. 2018; Turner et al. 2020), per channel.
 
       fisher = sum over conv/linear outputs a and channels c of
                0.5 * mean_n (sum over positions of a * dL/da)^2.

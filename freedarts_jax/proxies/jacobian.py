@@ -1,4 +1,5 @@
-"""Proxies of the network's Jacobians and activation patterns on a batch:
+"""Proxies of the network's Jacobians and activation patterns on a batch.
+
 jacob_cov, naswot, te_nas. BatchNorm in train mode, as published; the
 network is the cell's own (nets.py). naswot and jacob_cov run in float32
 (within 1e-5 of float64, tested; the kernel and the eigenvalues in float64);
@@ -18,8 +19,9 @@ EPS = 1e-5  # jacob_cov's k
 
 
 def make_jacob_cov(setup: Setup):
-  """jacob_cov (Mellor et al. 2021 v1, "Neural Architecture Search without
-  Training"; as in Abdelfattah et al. 2021).
+  """jacob_cov (Mellor et al. 2021 v1; as in Abdelfattah et al. 2021).
+
+  Paper: "Neural Architecture Search without Training", first version.
 
   J[n] = d sum_k logits[n, k] / d x[n] (one backward pass over the batch);
   with v the eigenvalues of the correlation matrix of the rows of J,
@@ -58,7 +60,8 @@ def naswot_kernel(net: nets.Net, variables, alpha, x) -> jax.Array:
 
 
 def make_naswot(setup: Setup):
-  """NASWOT (Mellor et al. 2021, ICML): log|K_H| with
+  """NASWOT (Mellor et al. 2021, ICML): log|K_H|.
+
   K_H = sum over ReLUs of c c^T + (1 - c)(1 - c)^T, c the binary code
   (input > 0) of each example's ReLU input, flattened.
   """
@@ -77,8 +80,9 @@ def _is_ntk_weight(path) -> bool:
 
 
 def make_te_nas(setup: Setup):
-  """TE-NAS's trainability term (Chen, Gong & Wang 2021, ICLR): the
-  condition number of the empirical NTK at initialisation,
+  """TE-NAS's trainability term (Chen, Gong & Wang 2021, ICLR).
+
+  The condition number of the empirical NTK at initialisation,
 
       Theta = J J^T, J[n] = d sum_k logits[n, k] / d w,
 

@@ -44,9 +44,11 @@ class Net:
 
 
 def relu_multiplicity(path, alpha_cell) -> jax.Array | float:
-  """How many ReLUs of the cell's network read one of the supernet's sown
-  tensors: a cell's node j feeds one per chosen conv op on an edge from j
-  (each NB201 ReLUConvBN has its own); any other sown tensor one.
+  """How many ReLUs of the cell's network read a sown tensor.
+
+  The tensor is one the supernet sows: a cell's node j feeds one per chosen
+  conv op on an edge from j (each NB201 ReLUConvBN has its own); any other
+  sown tensor one.
   """
   name = path[-1].key if hasattr(path[-1], 'key') else str(path[-1])
   if not any(getattr(p, 'key', '').startswith('stage') for p in path):
@@ -92,8 +94,9 @@ def cell(setup: Setup, bn_mode: str, dtype) -> Net:
 
 
 def of(setup: Setup, dtype: str, bn_mode: str = 'train') -> Net:
-  """The cell's network if setup.routed, else the one-hot supernet; in
-  setup.data_dtype, or `dtype` (the proxy's own) where that is 'auto'.
+  """The cell's network if setup.routed, else the one-hot supernet.
+
+  In setup.data_dtype, or `dtype` (the proxy's own) where that is 'auto'.
   """
   if setup.data_dtype != 'auto':
     dtype = setup.data_dtype

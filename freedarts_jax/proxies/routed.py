@@ -68,8 +68,9 @@ def plan_groups(ops: np.ndarray, group: int, cap: int) -> list[np.ndarray]:
 
 
 def check_capacity(ops: np.ndarray, cap: int) -> None:
-  """Raises if some op on some edge is chosen by more than cap rows (the
-  batched network would silently leave the extra rows out).
+  """Raises if some op on some edge is chosen by more than cap rows.
+
+  The batched network would silently leave the extra rows out.
   """
   for o in GATHERED:
     if (ops == o).sum(axis=0).max(initial=0) > cap:

@@ -1,5 +1,7 @@
-"""Registry of search spaces: name -> Space (each space's module defines its
-own `SPACE`; the record's fields are documented in space.py).
+"""Registry of search spaces: name -> Space.
+
+Each space's module defines its own `SPACE`; the record's fields are
+documented in space.py.
 """
 
 from freedarts_jax import errors

@@ -80,8 +80,10 @@ def _random_resized_box(rng, h: int, w: int) -> tuple[int, int, int, int]:
 
 def _jitter(x: np.ndarray, rng: np.random.Generator, strength: float,
             hue: float) -> np.ndarray:
-  """Brightness, contrast, saturation (factors 1 +- strength) and hue
-  (+- hue of a turn), in a random order; x float32 0-1 (H, W, 3).
+  """Colour jitter in a random order; x float32 0-1 (H, W, 3).
+
+  Brightness, contrast, saturation (factors 1 +- strength) and hue
+  (+- hue of a turn).
   """
   grey_weights = np.asarray([0.299, 0.587, 0.114], np.float32)
   for t in rng.permutation(4):
@@ -131,8 +133,10 @@ def imagenet_train(image: np.ndarray, rng: np.random.Generator, size: int,
 
 
 def imagenet_eval(image: np.ndarray, size: int) -> np.ndarray:
-  """One image: shorter side to size * 256 / 224, centre crop size x size;
-  float32 0-1.
+  """One image resized and centre-cropped to size x size; float32 0-1.
+
+  The shorter side goes to size * 256 / 224, then a centre crop of
+  size x size.
   """
   h, w = image.shape[:2]
   short = int(round(size * 256 / 224))

@@ -123,8 +123,9 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
 
 
 def steps_per_epoch(n: int, batch_size: int, cap: int = 0) -> int:
-  """Full batches per epoch (the last partial one is dropped), at most cap
-  when cap > 0.
+  """Full batches per epoch, at most cap when cap > 0.
+
+  The last partial batch is dropped.
   """
   steps = n // batch_size
   return min(steps, cap) if cap > 0 else steps
@@ -174,8 +175,9 @@ class Pipeline:
 
   def train_batches(self, epoch: int, steps: int, first: int = 0
                     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Steps first..steps-1 of an epoch; the next batch is prepared while
-    the current one trains.
+    """Steps first..steps-1 of an epoch.
+
+    The next batch is prepared while the current one trains.
     """
     order = epoch_order(self.config.seed, epoch, len(self.train))
     with concurrent.futures.ThreadPoolExecutor(1) as ahead:
@@ -190,8 +192,10 @@ class Pipeline:
 
   def test_batches(self) -> Iterator[tuple[np.ndarray, np.ndarray,
                                            np.ndarray]]:
-    """(images, labels, weights) over the whole test split; the last batch
-    is padded to full size with weight-0 copies of its first example.
+    """(images, labels, weights) over the whole test split.
+
+    The last batch is padded to full size with weight-0 copies of its first
+    example.
     """
     b, n = self.config.eval_batch_size, len(self.test)
     for start in range(0, n, b):

@@ -111,8 +111,10 @@ def resolve(spec: str) -> Arch:
 
 
 def build(arch: Arch, config, num_classes: int, bn_mode: str) -> nn.Module:
-  """The network of `arch` for `config` (channels, layers, cells_per_stage,
-  dataset, auxiliary_weight); bn_mode 'train' to train, 'eval' to test.
+  """The network of `arch` for `config`.
+
+  From config's channels, layers, cells_per_stage, dataset and
+  auxiliary_weight; bn_mode 'train' to train, 'eval' to test.
   """
   if arch.space == 'nb201':
     return nb201.Network(num_classes, config.channels, config.cells_per_stage,
@@ -139,8 +141,10 @@ def count_params(variables: dict) -> tuple[int, int]:
 
 def train_forward(model: nn.Module, variables: dict, images: jax.Array,
                   drop_path: jax.Array, key: jax.Array):
-  """A training-mode forward pass (BatchNorm on the batch, running statistics
-  updated, drop-path on DARTS ops).
+  """A training-mode forward pass.
+
+  BatchNorm on the batch, running statistics updated, drop-path on DARTS
+  ops.
 
   Returns:
     logits (B, classes), auxiliary logits (B, classes) or None, and the new

@@ -68,8 +68,10 @@ def _assert_same(a, b):
 
 @pytest.fixture(scope='module')
 def reference(tmp_path_factory):
-  """One uninterrupted single-device run, in this process, with float64 off
-  around it (run_proxy_bench switches it on for its own duration).
+  """One uninterrupted single-device run, in this process.
+
+  Float64 is off around it (run_proxy_bench switches it on for its own
+  duration).
   """
   workdir = tmp_path_factory.mktemp('reference')
   with jax.enable_x64(False):

@@ -1,5 +1,7 @@
-"""The search driver's scoring run: one call per round, round 0 as the
-guard's baseline, guards named by seed, and the compile cache.
+"""The search driver's scoring run.
+
+One call per round, round 0 as the guard's baseline, guards named by
+seed, and the compile cache.
 """
 
 import jax.numpy as jnp
@@ -17,8 +19,9 @@ SPACE = spaces.get('nb201')
 
 
 def _fake_score(calls: list):
-  """A stand-in compiled score: R = sum(alpha * mask), ZEROS = alpha * mask,
-  per seed; it records the alpha of every call.
+  """A stand-in compiled score that records the alpha of every call.
+
+  R = sum(alpha * mask), ZEROS = alpha * mask, per seed.
   """
 
   def compiled(variables, alpha, masks):

@@ -42,8 +42,10 @@ def test_ensemble_summary_counts_and_consensus():
 
 @pytest.mark.slow  # two compiles of a 3-cell DARTS supernet
 def test_darts_ensemble_equals_single_runs():
-  """Two seeds vmapped together (the GPU setting) and one at a time, on the
-  overflow-safe float32 path: same genotypes, same scores.
+  """Two seeds vmapped together and one at a time agree.
+
+  Vmapped is the GPU setting; both on the overflow-safe float32 path: same
+  genotypes, same scores.
   """
   config = darts_config.get_config()
   config.update(channels=4, layers=3, schedule='oneshot',

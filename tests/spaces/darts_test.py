@@ -1,5 +1,7 @@
-"""The DARTS space: genotype rule and forms, supernet == discrete network,
-sizes, the degenerate train-mode detection, the CLI end to end.
+"""The DARTS space.
+
+Genotype rule and forms, supernet == discrete network, sizes, the
+degenerate train-mode detection, the CLI end to end.
 """
 
 import json
@@ -333,10 +335,11 @@ def test_float32_score_has_no_float64_inside(scaled):
 
 
 def test_scaled_network_is_exact_where_positively_homogeneous():
-  """In float64 the scaled supernet's logits are the plain ones (ImageNet
-  stem, so both the FactorizedReduce and the 1x1 preprocess are crossed;
-  bn_mode eval, the DARTS default; 'none' is the NB201 test's). Weights
-  times 10, so that the scale is not 1.
+  """In float64 the scaled supernet's logits are the plain ones.
+
+  ImageNet stem, so both the FactorizedReduce and the 1x1 preprocess are
+  crossed; bn_mode eval, the DARTS default; 'none' is the NB201 test's.
+  Weights times 10, so that the scale is not 1.
   """
   assert_scaled_equals_plain(
       darts.Network(10, 4, 3, 'imagenet', 'eval'),

@@ -1,5 +1,6 @@
-"""The NTKs against closed forms, a Jacobian from jax.jacrev and
-neural-tangents' empirical_ntk_fn.
+"""The NTKs against closed forms, jax.jacrev and neural-tangents.
+
+A Jacobian from jax.jacrev and neural-tangents' empirical_ntk_fn.
 """
 
 import functools
@@ -88,8 +89,10 @@ def test_supernet_ntk_equals_jacrev_jjt():
 @pytest.mark.parametrize('bn_mode, per_sample', [('none', True),
                                                   ('train', False)])
 def test_shared_ntk_equals_neural_tangents(bn_mode, per_sample):
-  """freedarts_jax.ntk (theory's per-sample kernel, and TE-NAS's whole-batch
-  one, whose train-mode BatchNorm couples the samples) against nt.
+  """freedarts_jax.ntk against nt.
+
+  Theory's per-sample kernel, and TE-NAS's whole-batch one, whose
+  train-mode BatchNorm couples the samples.
   """
   nt = nt_compat.load()
   model, variables, alpha, x = _supernet(bn_mode)

@@ -1,5 +1,7 @@
-"""The training loop: smoke CLI, resume, crash during a save, mock CIFAR-10,
-multi-device equality and the CLI's errors.
+"""The training loop.
+
+Smoke CLI, resume, crash during a save, mock CIFAR-10, multi-device
+equality and the CLI's errors.
 """
 
 import json

@@ -1,4 +1,6 @@
-"""Evaluation networks, drop-path, BatchNorm running statistics, genotype
+"""The training model: evaluation networks and what they use.
+
+Evaluation networks, drop-path, BatchNorm running statistics, genotype
 resolution and the learning-rate schedules.
 """
 
