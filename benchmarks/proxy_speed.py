@@ -5,9 +5,9 @@
 Scores one chunk of random cells with each variant in one process, the
 variants interleaved over the repeats so that a busy machine slows them
 alike: the vmapped one-hot supernet and routed.py's batched network, synflow
-in float64 and float32 (rescaled), zeros in float32 and float64. Reports the median wall
-and process-CPU seconds per cell (CPU seconds are what a quiet machine's
-cores would spend) and the load average, in DIR/proxy_speed.json.
+in float64 and float32 (rescaled), zeros in float32 and float64. Reports the
+median wall and process-CPU seconds per cell (CPU seconds are what a quiet
+machine's cores would spend) and the load average, in DIR/proxy_speed.json.
 """
 
 import os

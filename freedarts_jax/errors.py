@@ -1,4 +1,4 @@
-"""Errors that the CLI turns into a one-paragraph message and a non-zero exit."""
+"""Errors that the CLI turns into a one-paragraph message and non-zero exit."""
 
 
 class FreeDartsError(Exception):
@@ -23,4 +23,5 @@ class DataError(FreeDartsError, FileNotFoundError):
 
 def one_of(what: str, value, valid) -> str:
   """Formats 'unknown <what> <value>; valid: a, b, c' for error messages."""
-  return f'unknown {what} {value!r}; valid values: {", ".join(map(str, valid))}.'
+  names = ', '.join(map(str, valid))
+  return f'unknown {what} {value!r}; valid values: {names}.'

@@ -26,8 +26,8 @@ def _jacrev_rows(f: Callable, params, x: jax.Array):
   """
   out, vjp = jax.vjp(lambda p: f(p, x), params)
   basis = jnp.eye(out.size, dtype=out.dtype).reshape((out.size,) + out.shape)
-  rows = jax.lax.map(lambda e: vjp(e)[0], basis,
-                     batch_size=1 if jax.default_backend() == 'cpu' else out.size)
+  batch_size = 1 if jax.default_backend() == 'cpu' else out.size
+  rows = jax.lax.map(lambda e: vjp(e)[0], basis, batch_size=batch_size)
   return jax.tree.map(lambda r: r.reshape(out.shape + r.shape[1:]), rows)
 
 

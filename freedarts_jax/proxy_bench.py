@@ -1,4 +1,7 @@
-"""`python -m freedarts_jax.proxy_bench`: the CLI in freedarts_jax/proxies/__main__.py."""
+"""`python -m freedarts_jax.proxy_bench`: an alias of the proxies' CLI.
+
+The CLI is in freedarts_jax/proxies/__main__.py.
+"""
 
 from freedarts_jax import cli
 from freedarts_jax.proxies.__main__ import main

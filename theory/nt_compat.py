@@ -14,11 +14,12 @@ neural-tangents 0.6.5 (its last release) fails to import on jax >= 0.6:
 ImportError does it provide the missing names (never replacing one that
 exists), put a stub in place of `neural_tangents.experimental` and import
 again. (Where TensorFlow is installed, that first attempt loads it before
-failing on the jax names: a few seconds, once per process.) With the shims, `empirical_ntk_fn` with the default implementation
-(JACOBIAN_CONTRACTION) and NTK_VECTOR_PRODUCTS, `stax` kernels, `monte_carlo`
-and `predict` work; STRUCTURED_DERIVATIVES and AUTO do not (see
-docs/design.md section 8). `PATCHES` lists what was provided, for
-reports; it stays empty when neural-tangents imported cleanly.
+failing on the jax names: a few seconds, once per process.) With the shims,
+`empirical_ntk_fn` with the default implementation (JACOBIAN_CONTRACTION) and
+NTK_VECTOR_PRODUCTS, `stax` kernels, `monte_carlo` and `predict` work;
+STRUCTURED_DERIVATIVES and AUTO do not (see docs/design.md section 8).
+`PATCHES` lists what was provided, for reports; it stays empty when
+neural-tangents imported cleanly.
 """
 
 import importlib

@@ -315,10 +315,11 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
   """
   t_start = time.perf_counter()
   space = checks.check(config)
-  if workdir is not None and runtime.result_path(workdir).exists() and not overwrite:
+  if (workdir is not None and runtime.result_path(workdir).exists()
+      and not overwrite):
     raise errors.FreeDartsError(
-        f'{runtime.result_path(workdir)} exists; pass --overwrite to replace it or '
-        'choose another --workdir.')
+        f'{runtime.result_path(workdir)} exists; pass --overwrite to replace '
+        'it or choose another --workdir.')
   with jax.enable_x64(True):
     t = time.perf_counter()
     draw = _draw(config, space)
