@@ -219,7 +219,8 @@ def _run_case(case: str) -> dict:
   except subprocess.TimeoutExpired:
     record['status'] = 'timeout'
   else:
-    lines = [l for l in done.stdout.splitlines() if l.startswith('RECORD ')]
+    lines = [line for line in done.stdout.splitlines()
+             if line.startswith('RECORD ')]
     if done.returncode or not lines:
       record['status'] = 'failed'
       record['error'] = done.stderr.strip().splitlines()[-3:]

@@ -12,7 +12,7 @@ decay 3e-4, momentum 0.9.
 
 import torch
 from torch import nn
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 (PyTorch's own alias)
 
 # DARTS-V2 (Liu et al. 2019): per cell type, (op, input) for nodes 2..5.
 DARTS_V2 = {

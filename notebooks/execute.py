@@ -25,7 +25,7 @@ import nbformat
 KERNEL = 'freedarts-jax-python'
 
 
-class ErrorCell(RuntimeError):
+class CellError(RuntimeError):
   """A cell raised; the message names the cell and the exception."""
 
 
@@ -66,7 +66,7 @@ def execute(path, small: bool = False, cwd=None, timeout: int = 600,
     (the executed notebook, wall seconds).
 
   Raises:
-    ErrorCell: a cell raised (nbclient stops at the first one).
+    CellError: a cell raised (nbclient stops at the first one).
   """
   path = pathlib.Path(path)
   nb = nbformat.read(path, as_version=4)
@@ -82,7 +82,7 @@ def execute(path, small: bool = False, cwd=None, timeout: int = 600,
       try:
         client.execute()
       except nbclient.exceptions.CellExecutionError as e:
-        raise ErrorCell(f'{path}: {str(e).splitlines()[-1]}\n{e}') from e
+        raise CellError(f'{path}: {str(e).splitlines()[-1]}\n{e}') from e
       finally:
         if output:
           nbformat.write(nb, output)
@@ -93,7 +93,7 @@ def execute(path, small: bool = False, cwd=None, timeout: int = 600,
       os.environ['FREEDARTS_SMALL'] = saved
   found = errors_of(nb)
   if found:
-    raise ErrorCell(f'{path}: ' + '; '.join(found))
+    raise CellError(f'{path}: ' + '; '.join(found))
   return nb, time.perf_counter() - t
 
 
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
   try:
     _, seconds = execute(args.notebook, args.small, args.cwd, args.timeout,
                          args.output)
-  except ErrorCell as e:
+  except CellError as e:
     print(f'FAILED: {e}', file=sys.stderr)
     return 1
   print(f'{args.notebook}: ran top to bottom in {seconds:.1f} s')

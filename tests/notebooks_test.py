@@ -77,7 +77,7 @@ def test_an_error_cell_fails_the_run(kernel_env):
       v4.new_code_cell('y = 2')])
   path = kernel_env / 'bad.ipynb'
   nbformat.write(nb, path)
-  with pytest.raises(execute.ErrorCell, match='boom'):
+  with pytest.raises(execute.CellError, match='boom'):
     execute.execute(path, cwd=kernel_env)
   assert execute.main([str(path)]) == 1
 

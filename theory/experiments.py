@@ -15,6 +15,7 @@ Sign conventions (what the paper's claim predicts):
   and the claim itself: larger summed ZEROS with smaller B.
 """
 
+import functools
 import time
 
 from absl import logging
@@ -129,6 +130,12 @@ def op_level(config: ml_collections.ConfigDict, key: jax.Array) -> dict:
           'correlations': op_correlations(records, config, config.seed)}
 
 
+def _geometric_mean(quantities: list[dict], key: str) -> float:
+  """Geometric mean of q[key] over the seeds' records; 0 if any is <= 0."""
+  return float(np.exp(np.mean([np.log(q[key]) if q[key] > 0 else -np.inf
+                               for q in quantities])))
+
+
 def _one_hot(genotype: nb201.Genotype) -> np.ndarray:
   """alpha selecting one op per edge.
 
@@ -176,8 +183,7 @@ def arch_level(config: ml_collections.ConfigDict, key: jax.Array) -> dict:
   records = []
   for i, row in enumerate(rows):
     qs = [per_seed[s][i] for s in range(config.arch_seeds)]
-    geo = lambda k: float(np.exp(np.mean([np.log(q[k]) if q[k] > 0
-                                          else -np.inf for q in qs])))
+    geo = functools.partial(_geometric_mean, qs)
     records.append({
         'index': row['index'], 'arch': row['arch'],
         'connected': nb201.is_connected(nb201.from_string(row['arch'])),
