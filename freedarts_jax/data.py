@@ -222,10 +222,13 @@ def labelled_batch(dataset: str, batch_size: int, seed: int,
   resized to it (bilinear).
 
   Args:
-    dataset, data_dir, purpose, instead: as for `open_split`.
+    dataset: a config's data set name (a key of TFDS_NAMES).
     batch_size: examples in the batch.
     seed: seed of the draw.
+    data_dir: the tfds data folder, as for `open_split`.
     input_shape: (H, W, 3) of the network's input; None: as stored.
+    purpose: who needs the data; opens the error message.
+    instead: what works without the data; closes the error message.
 
   Returns:
     images float32 (B, H, W, 3) and labels int32 (B,), numpy.

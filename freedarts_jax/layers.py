@@ -110,6 +110,11 @@ class BatchNorm(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:  # (B, H, W, C)
+    """Normalises x (B, H, W, C) per channel; 'none' returns x itself.
+
+    In a training step the running statistics are updated too (see
+    `update_running_stats`).
+    """
     if self.mode == 'none':
       return x
     c = x.shape[-1]
@@ -134,6 +139,11 @@ class Conv(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
+    """Convolves x (B, H, W, C_in) to (B, H / stride, W / stride, features).
+
+    Padding dilation * (kernel - 1) // 2 on each side, as PyTorch's
+    nn.Conv2d(padding=...) in NB201's and DARTS's ops.
+    """
     pad = self.dilation * (self.kernel - 1) // 2
     y = nn.Conv(
         self.features,
@@ -234,6 +244,10 @@ class ReLUConvBN(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
+    """(B, H, W, C) -> (B, H / stride, W / stride, features).
+
+    The ReLU's input is sown as intermediates/relu_in (NASWOT's codes).
+    """
     self.sow('intermediates', 'relu_in', x)  # NASWOT's activation codes
     x = Conv(self.features, self.kernel, self.stride, name='conv')(nn.relu(x))
     return BatchNorm(self.bn_mode, self.affine, name='bn')(x)
@@ -378,6 +392,11 @@ class FactorizedReduce(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:  # (B, H, W, C), H, W even
+    """(B, H, W, C) -> (B, H / 2, W / 2, features), H and W even.
+
+    Raises:
+      ValueError: features is odd.
+    """
     if self.features % 2:
       raise ValueError(f'FactorizedReduce needs an even width, got '
                        f'{self.features}')
@@ -390,4 +409,5 @@ class FactorizedReduce(nn.Module):
 
 
 def global_avg_pool(x: jax.Array) -> jax.Array:  # (B, H, W, C) -> (B, C)
+  """Mean over the spatial axes: (B, H, W, C) -> (B, C), x's dtype."""
   return jnp.mean(x, axis=(1, 2))

@@ -27,6 +27,7 @@ _REPORT_ONLY = flags.DEFINE_bool(
 
 
 def main(argv):
+  """Runs the NTK verification of --config (or rebuilds its report)."""
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   runtime.enable_compilation_cache()

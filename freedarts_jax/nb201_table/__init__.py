@@ -18,6 +18,8 @@ SIZE = 15625
 
 
 class Accuracy(NamedTuple):
+  """Where a data set's reported test accuracy is in the table."""
+
   label: str  # the data set as NB201's paper names it
   column: str  # the table column FreeDARTS reports as its test accuracy
 

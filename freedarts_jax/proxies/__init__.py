@@ -60,14 +60,25 @@ class Setup:
 
   @property
   def input_shape(self) -> tuple[int, int, int]:
+    """(H, W, 3) of one input image of the data set."""
     size = nb201.DATASETS[self.dataset][0]
     return (size, size, 3)
 
   @property
   def num_classes(self) -> int:
+    """Classes of the data set (the classifier's outputs)."""
     return nb201.DATASETS[self.dataset][1]
 
   def model(self, bn_mode: str, scaled: bool = False) -> nn.Module:
+    """The NB201 supernet of this setup.
+
+    Args:
+      bn_mode: 'train' | 'eval' | 'none' for every BatchNorm.
+      scaled: the overflow-safe rescaled network (float32 synflow/zeros).
+
+    Returns:
+      nb201.Network with genotype None.
+    """
     return nb201.Network(self.num_classes, self.channels,
                          self.cells_per_stage, bn_mode, scaled=scaled)
 
@@ -118,6 +129,11 @@ def names() -> tuple[str, ...]:
 
 
 def get(name: str) -> Proxy:
+  """The registered proxy of that id.
+
+  Raises:
+    errors.ConfigError: an unknown id; the message lists the valid ones.
+  """
   proxies = _registry()
   if name not in proxies:
     raise errors.ConfigError(

@@ -35,6 +35,7 @@ _PROCESS_ID = flags.DEFINE_integer('process_id', None,
 
 
 def main(argv):
+  """Runs the proxy benchmark of --config and prints its report."""
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   config = cli.config_value(_CONFIG)

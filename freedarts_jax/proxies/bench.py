@@ -77,6 +77,7 @@ def _check(config: ml_collections.ConfigDict) -> tuple:
 
 
 def setup_of(config) -> proxies.Setup:
+  """The proxies' Setup (network and dtypes) from a proxy-bench config."""
   return proxies.Setup(config.dataset, config.channels,
                        config.cells_per_stage, config.synflow_dtype,
                        config.zeros_dtype, config.zeros_bn_mode,
@@ -124,6 +125,11 @@ def data_batch(config, setup: proxies.Setup,
 
 
 def settings_id(config) -> str:
+  """12 hex digits identifying the config fields that change the scores.
+
+  The sha256 of the fields in _SCORE_FIELDS as sorted JSON; partial results
+  are kept under this id, so a resume never mixes settings.
+  """
   text = json.dumps({f: config[f] for f in _SCORE_FIELDS}, sort_keys=True)
   return hashlib.sha256(text.encode()).hexdigest()[:12]
 

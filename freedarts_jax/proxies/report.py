@@ -61,6 +61,15 @@ def correlations(cells: np.ndarray, scores: dict[str, dict]) -> dict:
 
 
 def scores_csv(cells: np.ndarray, scores: dict[str, dict]) -> str:
+  """The scores as CSV text: index, arch, then one column per score.
+
+  Args:
+    cells: table indices (n,) int, in row order.
+    scores: column name -> {table index: score}.
+
+  Returns:
+    The CSV, a header and one row per cell, scores written with repr.
+  """
   table = nb201_table.load()
   buf = io.StringIO()
   writer = csv.writer(buf, lineterminator='\n')

@@ -32,6 +32,10 @@ class Partial:
     return out
 
   def append(self, record: dict) -> None:
+    """Appends one JSON line to this process's file and syncs it to disk.
+
+    A last line cut by a kill is dropped first.
+    """
     self.folder.mkdir(parents=True, exist_ok=True)
     if self.path.exists():  # drop a line cut by a kill before appending
       text = self.path.read_bytes()

@@ -28,6 +28,7 @@ _OVERWRITE = flags.DEFINE_bool(
 
 
 def main(argv):
+  """Runs the search of --config and prints the result."""
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   config = cli.config_value(_CONFIG)

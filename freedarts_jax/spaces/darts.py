@@ -66,7 +66,20 @@ class Cell(nn.Module):
   @nn.compact
   def __call__(self, s0: jax.Array, s1: jax.Array, alpha: jax.Array | None,
                drop_path: jax.Array | float | None = None) -> jax.Array:
-    # drop_path: None, or the drop-path rate (rng 'drop_path'), training only.
+    """The cell's output from the two previous cells' outputs.
+
+    Args:
+      s0: output of the cell before the previous one, (B, H, W, C0), or
+        (B, 2 H, 2 W, C0) when reduction_prev.
+      s1: output of the previous cell, (B, H, W, C1).
+      alpha: (14, len(OPS)) weights of the ops (the supernet), or None (a
+        discrete network: every op counts once).
+      drop_path: None, or the drop-path rate (rng 'drop_path'), training
+        only.
+
+    Returns:
+      (B, H', W', 4 C), H' = H / 2 in a reduction cell.
+    """
     c, mode, affine = self.channels, self.bn_mode, self.affine
     if self.reduction_prev:
       s0 = layers.FactorizedReduce(c, mode, affine, name='preprocess0')(s0)

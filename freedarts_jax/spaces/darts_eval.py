@@ -70,6 +70,11 @@ class AuxiliaryHead(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:  # (B, H, W, C)
+    """Logits (B, num_classes) from a cell's output x (B, H, W, C).
+
+    Raises:
+      ValueError: x is smaller than the pool window plus its stride.
+    """
     window, stride, last_bn = AUX_POOL[self.stem]
     if min(x.shape[1:3]) < window + stride:
       raise ValueError(

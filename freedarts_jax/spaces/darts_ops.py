@@ -84,6 +84,7 @@ class ConvOpVars(nn.Module):
 
   @nn.compact
   def __call__(self) -> list[tuple]:
+    """Per stage (dw (k, k, 1, C), pw (1, 1, C, C) float32, its _BNVars)."""
     k, _, stages = CONV_OPS[self.op]
     c = self.channels
     return [(_Kernel((k, k, 1, c), name=f'dw{s}')(),

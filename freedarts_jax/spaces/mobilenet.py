@@ -96,6 +96,7 @@ class MBConv(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:  # (B, H, W, C)
+    """(B, H, W, C) -> (B, H / stride, W / stride, features)."""
     h = x
     if self.expansion != 1:
       h = layers.Conv(x.shape[-1] * self.expansion, 1, name='expand')(h)
@@ -237,6 +238,7 @@ def cost_tables(num_classes: int = 1000, image_size: int = 224,
 
 
 def alpha_shapes() -> dict[str, tuple[int, int]]:
+  """Shape of each alpha: 'blocks' (NUM_BLOCKS, len(OPS))."""
   return {'blocks': (NUM_BLOCKS, len(OPS))}
 
 

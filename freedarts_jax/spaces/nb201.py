@@ -46,6 +46,11 @@ class ConvOpVars(nn.Module):
 
   @nn.compact
   def __call__(self, in_features: int):
+    """The kernel (k, k, in_features, features) float32, mean and var.
+
+    mean and var are the BatchNorm's running statistics (features,)
+    float32, or None in bn_mode 'none' (layers.bn_stats).
+    """
     # Values come from freedarts_jax.init.torch_init; this declares the shape.
     kernel = self.param(
         'kernel', nn.initializers.lecun_normal(),
@@ -112,6 +117,11 @@ class Cell(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, alpha: jax.Array | None) -> jax.Array:
+    """The cell's last node from its input x (B, H, W, C), same shape.
+
+    alpha[e, o] weights op edge_ops[e][o] ((6, 5) in the supernet); None:
+    a discrete network, every op counts once.
+    """
     nodes, outs = [x], {}
     for i in range(1, NUM_NODES):
       outs.update(self._ops_from(nodes[i - 1], i - 1))
@@ -133,6 +143,7 @@ class ResBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
+    """(B, H, W, C) -> (B, H / 2, W / 2, features)."""
     y = layers.ReLUConvBN(self.features, 3, 2, self.bn_mode, name='conv_a')(x)
     y = layers.ReLUConvBN(self.features, 3, 1, self.bn_mode, name='conv_b')(y)
     shortcut = nn.avg_pool(x, (2, 2), strides=(2, 2))

@@ -29,6 +29,7 @@ _OVERWRITE = flags.DEFINE_bool(
 
 
 def main(argv):
+  """Trains the network of --config in --workdir (resuming there)."""
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   config = cli.config_value(_CONFIG)

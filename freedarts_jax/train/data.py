@@ -210,4 +210,5 @@ class Pipeline:
         yield data.normalise(images, self.test.dataset), labels, weights
 
   def close(self) -> None:
+    """Shuts the augmentation thread pool down (without waiting)."""
     self._pool.shutdown(wait=False)
