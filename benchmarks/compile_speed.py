@@ -251,6 +251,7 @@ def _summary(r: dict) -> str:
 
 
 def main(argv):
+  """Runs the chosen cases, each in a child process, and records them."""
   del argv
   if _CHILD.value:
     _child(_CHILD.value)

@@ -51,6 +51,7 @@ def _config(name: str):
 
 
 def run() -> None:
+  """Searches every seed of --config in --dtype and writes their JSON."""
   if _CONFIG.value not in CONFIGS:
     raise app.UsageError(f'--config must be one of {CONFIGS}')
   runtime.enable_compilation_cache()
@@ -85,6 +86,7 @@ def _median(values) -> float:
 
 
 def summarize() -> None:
+  """Compares the dtypes per config and seed; writes the markdown."""
   out = pathlib.Path(_OUT.value)
   lines = ['| config | seed | float64 | float32_scaled | same cell | '
            'eval params |', '|---|---|---|---|---|---|']
@@ -121,6 +123,7 @@ def summarize() -> None:
 
 
 def main(_):
+  """Runs one (config, dtype), or with --summarize the summary."""
   summarize() if _SUMMARIZE.value else run()
 
 

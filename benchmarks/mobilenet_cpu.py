@@ -29,6 +29,7 @@ ROOT = pathlib.Path(__file__).parent.parent
 
 
 def main() -> None:
+  """Times the MobileNet CLI search and writes its record to --out."""
   parser = argparse.ArgumentParser()
   parser.add_argument('--workdir', required=True)
   parser.add_argument('--out', default=str(

@@ -35,6 +35,7 @@ RELEASE = {'cifar10': '93.52 +- 0.16', 'cifar100': '70.83 +- 0.36',
 
 
 def main(_):
+  """Searches every seed, data set and schedule; records the cells."""
   runtime.enable_compilation_cache()
   rows = []
   for dataset in DATASETS:

@@ -165,6 +165,7 @@ def _compare_training(folder) -> dict:
 
 
 def main(argv):
+  """Runs the proxies (and --train) here and in the PyTorch peer."""
   del argv
   if not _PEER.value or not pathlib.Path(_PEER.value).exists():
     sys.exit('peer_cpu.py needs the PyTorch peer interpreter: make it with '

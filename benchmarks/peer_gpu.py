@@ -74,6 +74,7 @@ def synflow_loop(device, size, cells) -> dict:
 
 
 def main() -> None:
+  """Times the peer's ZEROS scorer and synflow loop; writes --out."""
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--out', required=True, help='output folder')
   parser.add_argument('--small', action='store_true', help='toy sizes')

@@ -33,6 +33,7 @@ _WORKDIR = flags.DEFINE_string('workdir', None,
 
 
 def main(argv):
+  """Runs the proxy bench with the overrides and records the result."""
   del argv
   config = cli.config_value(_CONFIG)
   out = pathlib.Path(_OUT.value)

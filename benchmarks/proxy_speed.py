@@ -49,6 +49,7 @@ VARIANTS = (  # name, proxy, dtype, routed
 
 
 def main(argv):
+  """Times every variant on --cells cells and writes the medians."""
   del argv
   n = _CELLS.value
   cells = np.sort(np.random.default_rng(0).choice(15625, 4 * n, False))

@@ -43,6 +43,7 @@ _SET = flags.DEFINE_multi_string('set', [], 'Config overrides field=value.')
 
 
 def main(_):
+  """Times one ZEROS call of --config's supernet per dtype."""
   config = common.load_config(_CONFIG.value, _TINY.value, _SET.value)
   space = spaces.get(config.space)
   hw, num_classes = space.datasets[config.dataset]

@@ -43,6 +43,7 @@ class FactorizedReduce(nn.Module):
     self.bn = nn.BatchNorm2d(c_out)
 
   def forward(self, x):
+    """(B, C_in, H, W) -> (B, C_out, H / 2, W / 2)."""
     x = F.relu(x)
     return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])],
                              dim=1))
@@ -86,6 +87,10 @@ class Cell(nn.Module):
         _op(name, c, 2 if reduction and j < 2 else 1) for name, j in pairs)
 
   def forward(self, s0, s1, drop):
+    """The cell's output (B, 4 C, H', W') from the two previous outputs.
+
+    drop: the drop-path rate (0: none).
+    """
     nodes = [self.pre0(s0), self.pre1(s1)]
     for n in range(4):
       total = 0
@@ -101,6 +106,8 @@ class Cell(nn.Module):
 
 
 class AuxiliaryHead(nn.Module):
+  """DARTS's CIFAR auxiliary classifier (an 8x8 input)."""
+
   def __init__(self, c, num_classes):
     super().__init__()
     self.features = nn.Sequential(
@@ -110,6 +117,7 @@ class AuxiliaryHead(nn.Module):
     self.classifier = nn.Linear(768, num_classes)
 
   def forward(self, x):
+    """Logits (B, classes) from a cell's output (B, C, 8, 8)."""
     return self.classifier(self.features(x).mean(dim=(2, 3)))
 
 
@@ -136,6 +144,7 @@ class Network(nn.Module):
     self.classifier = nn.Linear(c_p, num_classes)
 
   def forward(self, x, drop=0.0):
+    """Logits (B, classes) and auxiliary logits from x (B, 3, H, W)."""
     s0 = s1 = self.stem(x)
     aux = None
     for i, cell in enumerate(self.cells):

@@ -61,6 +61,7 @@ class NorConv(nn.Module):
     self.bn = _bn(c, path, affine=False, bn=bn)
 
   def forward(self, x):
+    """(B, C, H, W) -> (B, C, H, W)."""
     return self.bn(self.conv(self.relu(x)))
 
 
@@ -84,6 +85,7 @@ class Cell(nn.Module):
         if op != 'none'})
 
   def forward(self, x, alpha=None):
+    """The last node (B, C, H, W); alpha (6, 5) mixes the ops, None sums."""
     nodes = [x]
     for i in range(1, 4):
       total = torch.zeros_like(x)
@@ -112,6 +114,7 @@ class ResBlock(nn.Module):
     self.downsample = _conv(c_in, c_out, 1, 1, f'{path}/downsample/conv')
 
   def forward(self, x):
+    """(B, C_in, H, W) -> (B, C_out, H / 2, W / 2)."""
     return self.downsample(self.pool(x)) + self.conv_b(self.conv_a(x))
 
 
@@ -139,6 +142,7 @@ class NB201(nn.Module):
     self.classifier = _tag(nn.Linear(c, num_classes), 'classifier/fc')
 
   def forward(self, x, alpha=None):
+    """Logits (B, classes) of x (B, 3, H, W); alpha (6, 5) for a supernet."""
     for layer in self.layers:
       x = layer(x, alpha) if isinstance(layer, Cell) else layer(x)
     x = self.lastact(x).mean(dim=(2, 3))
@@ -146,10 +150,12 @@ class NB201(nn.Module):
 
 
 def cell_network(arch: str, **kw) -> NB201:
+  """The network of the cell string arch; kw as for NB201."""
   return NB201(tuple((op,) for op in parse_cell(arch)), **kw)
 
 
 def supernet(**kw) -> NB201:
+  """The supernet (all five ops on every edge); kw as for NB201."""
   return NB201((OPS,) * len(EDGES), **kw)
 
 
@@ -230,10 +236,12 @@ def _loss_grads(net, x, y, create_graph=False):
 
 
 def grad_norm(net, x, y):
+  """grad_norm: sum over kernels of ||dL/dw||_2."""
   return sum(g.norm().item() for g in _loss_grads(net, x, y))
 
 
 def snip(net, x, y):
+  """SNIP: sum over kernels of |w * dL/dw|."""
   return sum((w * g).abs().sum().item()
              for w, g in zip(_weights(net), _loss_grads(net, x, y)))
 

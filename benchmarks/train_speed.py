@@ -98,6 +98,7 @@ def measure(dtype: str, batch: int, steps: int, channels: int = 36,
 
 
 def main(_):
+  """Measures the training steps and writes the record as JSON."""
   record = measure(_DTYPE.value, _BATCH.value, _STEPS.value, _CHANNELS.value,
                    _LAYERS.value)
   name = f'train_speed_{jax.default_backend()}_{_DTYPE.value}.json'

@@ -98,6 +98,7 @@ def execute(path, small: bool = False, cwd=None, timeout: int = 600,
 
 
 def main(argv=None) -> int:
+  """Runs the notebook; returns the exit status (1: an error cell)."""
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('notebook', type=pathlib.Path)
   parser.add_argument('--small', action='store_true',

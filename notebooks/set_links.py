@@ -59,6 +59,7 @@ def link_cell_source(source: str, repo: str, name: str) -> str:
 
 
 def install_cell_source(repo: str) -> str:
+  """The install cell: pip install git+repo where freedarts_jax is absent."""
   return ('# Colab: install freedarts_jax from the repository; skipped where '
           'it is\n# already importable (a local checkout with `make install`).'
           '\nimport importlib.util\n\n'
@@ -88,6 +89,7 @@ def update(nb, repo: str, name: str) -> bool:
 
 
 def main(argv=None) -> int:
+  """Rewrites (or --check checks) the notebooks; returns exit status."""
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--check', action='store_true',
                       help='change nothing; exit 1 if a notebook is stale')
