@@ -110,11 +110,7 @@ class BatchNorm(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:  # (B, H, W, C)
-    """Normalises x (B, H, W, C) per channel; 'none' returns x itself.
-
-    In a training step the running statistics are updated too (see
-    `update_running_stats`).
-    """
+    """x (B, H, W, C) normalised per channel (running stats updated)."""
     if self.mode == 'none':
       return x
     c = x.shape[-1]
@@ -139,11 +135,7 @@ class Conv(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    """Convolves x (B, H, W, C_in) to (B, H / stride, W / stride, features).
-
-    Padding dilation * (kernel - 1) // 2 on each side, as PyTorch's
-    nn.Conv2d(padding=...) in NB201's and DARTS's ops.
-    """
+    """(B, H, W, C_in) -> (B, H / stride, W / stride, features)."""
     pad = self.dilation * (self.kernel - 1) // 2
     y = nn.Conv(
         self.features,
@@ -244,10 +236,7 @@ class ReLUConvBN(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    """(B, H, W, C) -> (B, H / stride, W / stride, features).
-
-    The ReLU's input is sown as intermediates/relu_in (NASWOT's codes).
-    """
+    """(B, H, W, C) -> (B, H / stride, W / stride, features)."""
     self.sow('intermediates', 'relu_in', x)  # NASWOT's activation codes
     x = Conv(self.features, self.kernel, self.stride, name='conv')(nn.relu(x))
     return BatchNorm(self.bn_mode, self.affine, name='bn')(x)
@@ -392,11 +381,7 @@ class FactorizedReduce(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:  # (B, H, W, C), H, W even
-    """(B, H, W, C) -> (B, H / 2, W / 2, features), H and W even.
-
-    Raises:
-      ValueError: features is odd.
-    """
+    """(B, H, W, C) -> (B, H / 2, W / 2, features), features even."""
     if self.features % 2:
       raise ValueError(f'FactorizedReduce needs an even width, got '
                        f'{self.features}')
