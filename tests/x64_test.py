@@ -11,17 +11,20 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
 from freedarts_jax.search import driver
 from freedarts_jax.search import scoring
 from tests.conftest import tiny_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-MODULES = ('freedarts_jax', 'freedarts_jax.search.driver',
-           'freedarts_jax.search.__main__', 'freedarts_jax.proxies.bench',
-           'freedarts_jax.proxies.__main__', 'freedarts_jax.train.loop',
-           'freedarts_jax.train.__main__', 'freedarts_jax.notebook',
-           'theory.verify_ntk_lib', 'theory.verify_ntk')
+# Imported together in one process; each CLI (it defines its absl flags,
+# --config among them) in a process of its own.
+LIBRARY = ('freedarts_jax', 'freedarts_jax.search.driver',
+           'freedarts_jax.proxies.bench', 'freedarts_jax.train.loop',
+           'freedarts_jax.notebook', 'theory.verify_ntk_lib')
+CLIS = ('freedarts_jax.search.__main__', 'freedarts_jax.proxies.__main__',
+        'freedarts_jax.train.__main__', 'theory.verify_ntk')
 
 
 def float32_born(x) -> np.ndarray:
@@ -30,9 +33,11 @@ def float32_born(x) -> np.ndarray:
   return mantissa == np.round(mantissa)
 
 
-def test_importing_the_package_leaves_x64_as_it_was():
+@pytest.mark.parametrize('modules', [LIBRARY, *((m,) for m in CLIS)],
+                         ids=['library', *CLIS])
+def test_importing_the_package_leaves_x64_as_it_was(modules):
   code = ('import importlib, jax\n'
-          f'for m in {MODULES!r}:\n'
+          f'for m in {modules!r}:\n'
           '  importlib.import_module(m)\n'
           'print(jax.config.jax_enable_x64)')
   proc = subprocess.run(
