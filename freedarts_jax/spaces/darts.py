@@ -350,13 +350,8 @@ def _describe(genotype: darts_genotype.Genotype) -> dict:
 
 
 SPACE = space.Space(
-    name='darts',
-    ops=OPS,
-    datasets=DATASETS,
-    alpha_shapes=alpha_shapes(),
-    build=_build,
-    choose=darts_genotype.choose,
-    describe=_describe,
+    'darts', OPS, DATASETS, alpha_shapes(), build=_build,
+    choose=darts_genotype.choose, describe=_describe,
     one_hot=darts_genotype.one_hot,
     edge_labels={kind: tuple(f'{t}<-{f}' for t, f in EDGES)
                  for kind in CELLS},

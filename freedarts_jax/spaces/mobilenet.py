@@ -287,14 +287,8 @@ def _labels() -> tuple[str, ...]:
 
 
 SPACE = space.Space(
-    name='mobilenet',
-    ops=OPS,
-    datasets=DATASETS,
-    alpha_shapes=alpha_shapes(),
-    build=_build,
-    choose=_choose,
-    describe=_describe,
-    one_hot=_one_hot,
+    'mobilenet', OPS, DATASETS, alpha_shapes(), build=_build,
+    choose=_choose, describe=_describe, one_hot=_one_hot,
     edge_labels={'blocks': _labels()},
     size_fields=('image_size',),
     has_none=False,

@@ -301,14 +301,8 @@ def _benchmark(genotype: Genotype) -> dict:
 
 
 SPACE = space.Space(
-    name='nb201',
-    ops=OPS,
-    datasets=DATASETS,
-    alpha_shapes=alpha_shapes(),
-    build=_build,
-    choose=_choose,
-    describe=_describe,
-    one_hot=_one_hot,
+    'nb201', OPS, DATASETS, alpha_shapes(), build=_build, choose=_choose,
+    describe=_describe, one_hot=_one_hot,
     edge_labels={'cell': tuple(f'{t}<-{f}' for t, f in EDGES)},
     benchmark=_benchmark,
     size_fields=('channels', 'cells_per_stage'),

@@ -124,10 +124,10 @@ def _cross_entropy(logits, labels, smoothing: float) -> jax.Array:
   return jnp.mean(optax.softmax_cross_entropy(logits, target))
 
 
-@functools.cache
+@functools.lru_cache(maxsize=2)
 def make_steps(train_model: nn.Module, eval_model: nn.Module, recipe: Recipe,
                mesh: jax.sharding.Mesh):
-  """(train_step, eval_step), jitted over `mesh`; cached per argument set.
+  """(train_step, eval_step), jitted over `mesh`; the last 2 sets kept.
 
   train_step(state, images, labels) -> (state, {'loss', 'correct'}) with
   state {'params', 'batch_stats', 'opt_state', 'step', 'rng'}; eval_step(
