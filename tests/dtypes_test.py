@@ -67,9 +67,12 @@ def test_float32_scaled_takes_a_batch_of_images_but_not_a_cross_entropy():
 def test_float32_scaled_on_a_batch_gives_the_float64_scores():
   results = {}
   for dtype in (dtypes.SCALED, 'float64'):
+    # Seed 0: with data.gaussian_batch's images, seed 1's R moves by only
+    # 2.6e-6 relative when alpha moves by 50%, and the r_constant guard
+    # (dtypes.R_RTOL, 1e-5 in float32) rightly stops float32_scaled there.
     results[dtype] = driver.run_search(tiny_config(
         dtype=dtype, bn_mode='eval', zeros_input='data', data='synthetic',
-        batch_size=2, seed=1))
+        batch_size=2, seed=0))
     assert results[dtype]['dtype'] == dtype
   scaled, ref = results[dtypes.SCALED], results['float64']
   assert scaled['arch'] == ref['arch']
