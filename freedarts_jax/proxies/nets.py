@@ -39,8 +39,8 @@ class Net:
 
   def prepare(self, variables, alpha, x):
     """variables, alpha, x cast to the compute dtype."""
-    return (tree_util.cast(variables, self.dtype), tree_util.cast(alpha, self.dtype),
-            x.astype(self.dtype))
+    return (tree_util.cast(variables, self.dtype),
+            tree_util.cast(alpha, self.dtype), x.astype(self.dtype))
 
 
 def relu_multiplicity(path, alpha_cell) -> jax.Array | float:
