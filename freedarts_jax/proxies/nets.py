@@ -13,7 +13,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from freedarts_jax import zeros
+from freedarts_jax import tree_util
 from freedarts_jax.proxies import Setup
 from freedarts_jax.proxies import cell_net
 from freedarts_jax.spaces import nb201
@@ -39,8 +39,8 @@ class Net:
 
   def prepare(self, variables, alpha, x):
     """variables, alpha, x cast to the compute dtype."""
-    return (zeros.cast(variables, self.dtype), zeros.cast(alpha, self.dtype),
-            x.astype(self.dtype))
+    return (tree_util.cast(variables, self.dtype),
+            tree_util.cast(alpha, self.dtype), x.astype(self.dtype))
 
 
 def relu_multiplicity(path, alpha_cell) -> jax.Array | float:
