@@ -27,6 +27,16 @@ def _check_objective(config, space) -> None:
         'every candidate op, which only the mobilenet space models; in the '
         f"{space.name} space the only valid value is 'none' (valid values "
         f'in the mobilenet space: {", ".join(penalties.PENALTIES)}).')
+  if (config.objective == 'zeros' and config.bn_mode == 'train'
+      and space.train_bn_blind):
+    raise errors.ConfigError(
+        f'config.bn_mode=train with objective=zeros cannot score the '
+        f'{space.name} space: train-mode BatchNorm without affine parameters '
+        "makes every op's output zero-mean over the batch and the image, so "
+        'R is the batch size times the sum of |classifier bias| and '
+        'dR/dalpha is exactly zero (in any dtype, for one image or a batch). '
+        'Use bn_mode=eval or none, or objective=snip or grasp (a '
+        'cross-entropy, which train mode does not cancel).')
   if config.objective != 'zeros':
     for field, default in (('zeros_input', 'ones'), ('flops_penalty', 'none')):
       if config[field] != default:
