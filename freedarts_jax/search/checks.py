@@ -7,12 +7,12 @@ from freedarts_jax import errors
 from freedarts_jax import layers
 from freedarts_jax import spaces
 from freedarts_jax import validation
+from freedarts_jax import zeros
 from freedarts_jax.search import budget
 from freedarts_jax.search import objectives
 from freedarts_jax.search import penalties
 from freedarts_jax.search import schedule
 
-ALPHA_INITS = ('normal', 'ones')
 ZEROS_INPUTS = ('ones', 'data')
 
 
@@ -60,7 +60,7 @@ def check(config: ml_collections.ConfigDict) -> spaces.Space:
   validation.choice(config, 'dataset', space.datasets)
   validation.choice(config, 'dtype', dtypes.DTYPES)
   validation.choice(config, 'bn_mode', layers.BN_MODES)
-  validation.choice(config, 'alpha_init', ALPHA_INITS)
+  validation.choice(config, 'alpha_init', zeros.ALPHA_INITS)
   validation.choice(config, 'schedule', schedule.SCHEDULES)
   _check_objective(config, space)
   if config.dtype == dtypes.SCALED:

@@ -83,12 +83,10 @@ def _mesh(count: int) -> jax.sharding.Mesh:
 
 
 def _check_workdir(workdir: pathlib.Path, config, overwrite: bool) -> None:
-  """Refuses a finished run (unless overwrite) or another run's checkpoints."""
-  done = runtime.result_path(workdir)
-  if done.exists() and not overwrite:
-    raise errors.FreeDartsError(
-        f'{done} exists: this run has finished. Use another --workdir, or '
-        '--overwrite to write it again.')
+  """Refuses a workdir runtime.check_workdir refuses, or another run's
+  checkpoints.
+  """
+  runtime.check_workdir(workdir, overwrite)
   saved = workdir / 'config.json'
   if saved.exists() and any((workdir / 'checkpoints').glob('[0-9]*')):
     before = json.loads(saved.read_text())
@@ -146,7 +144,8 @@ def run_training(config: ml_collections.ConfigDict, workdir,
       done in total, without result.json; for tests and time-boxed jobs.
 
   Returns:
-    The result dict (None when stopped early).
+    The result dict (None when stopped early), with 'written': the file
+    that holds it (result.json, or runtime.save_json's fallback).
   """
   t_start = time.perf_counter()
   workdir = pathlib.Path(workdir)
@@ -279,5 +278,5 @@ def run_training(config: ml_collections.ConfigDict, workdir,
       'versions': runtime.versions(_PACKAGES),
       'config': config.to_dict(),
   }
-  runtime.write_json(runtime.result_path(workdir), result)
-  return result
+  path = runtime.save_json(runtime.result_path(workdir), result)
+  return {**result, 'written': str(path)}
