@@ -36,17 +36,19 @@ def _flag_error(e: flags.Error, flag_values: flags.FlagValues) -> str:
   return f'{e}. Pass --helpshort to see the flags.'
 
 
-def _config_errors(call, *args, flag_values=flags.FLAGS, **kwargs):
+def _config_errors(call, *args, known: flags.FlagValues = flags.FLAGS,
+                   **kwargs):
   """Runs call; config-file and config-field errors exit 2 with one line.
 
   ml_collections raises AttributeError/KeyError for a misspelt --config.field
   and OSError or SyntaxError for a bad --config file, some while the flag is
-  defined (it reads sys.argv then), some while flags are parsed.
+  defined (it reads sys.argv then), some while flags are parsed. `known`:
+  the flags a flag error is looked up in.
   """
   try:
     return call(*args, **kwargs)
   except flags.Error as e:
-    _fail(_flag_error(e, flag_values))
+    _fail(_flag_error(e, known))
   except (AttributeError, KeyError) as e:
     msg = str(e).strip('\'"').replace('\\n', ' ').replace('\\', '')
     _fail(f'unknown config field: {msg}. The config file lists the valid '
@@ -88,7 +90,7 @@ def config_value(flag):
 def parse_flags(argv: list[str],
                 flag_values: flags.FlagValues = flags.FLAGS) -> list[str]:
   """absl flag parsing with the errors above."""
-  return _config_errors(flag_values, argv, flag_values=flag_values)
+  return _config_errors(flag_values, argv, known=flag_values)
 
 
 def guard(call: Callable, *args, **kwargs):

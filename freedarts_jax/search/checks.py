@@ -44,9 +44,8 @@ def _check_objective(config, space) -> None:
             f'config.{field}={config[field]!r} changes the ZEROS score, and '
             f'objective={config.objective} does not use it; set {field} to '
             f'{default!r} or objective to zeros.')
-  if objectives.needs_batch(config):
-    validation.choice(config, 'data', objectives.DATA)
-    validation.positive(config, 'batch_size')
+  validation.choice(config, 'data', objectives.DATA)
+  validation.positive(config, 'batch_size')
 
 
 def check(config: ml_collections.ConfigDict) -> spaces.Space:

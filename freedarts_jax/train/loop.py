@@ -45,7 +45,7 @@ def check(config: ml_collections.ConfigDict, num_devices: int
                 'lr_decay_epochs', 'keep_checkpoints', 'synthetic_examples'):
     validation.positive(config, field)
   for field in ('seed', 'steps_per_epoch', 'warmup_epochs', 'cutout',
-                'devices', 'workers'):
+                'workers'):
     validation.integer(config, field, 0)
   for field in ('learning_rate', 'lr_decay_rate'):
     validation.positive(config, field, float)
@@ -149,6 +149,7 @@ def run_training(config: ml_collections.ConfigDict, workdir,
   """
   t_start = time.perf_counter()
   workdir = pathlib.Path(workdir)
+  validation.integer(config, 'devices', 0, note=' (0: all)')
   mesh = _mesh(config.devices)
   num_devices = mesh.devices.size
   arch = check(config, num_devices)
