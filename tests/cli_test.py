@@ -31,20 +31,14 @@ from freedarts_jax.train import loop
 from theory import verify_ntk_lib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-# name -> (config file, the library call its main makes, module).
+# name -> (config file, the library call its main makes).
 CLIS = {
-    'search-nb201': ('configs/nb201.py', driver.run_search,
-                     'freedarts_jax.search'),
-    'search-darts': ('configs/darts.py', driver.run_search,
-                     'freedarts_jax.search'),
-    'search-mobilenet': ('configs/mobilenet.py', driver.run_search,
-                         'freedarts_jax.search'),
-    'proxy_bench': ('configs/proxy_nb201.py', bench.run_proxy_bench,
-                    'freedarts_jax.proxy_bench'),
-    'train': ('configs/train_smoke.py', loop.run_training,
-              'freedarts_jax.train'),
-    'theory': ('configs/theory_smoke.py', verify_ntk_lib.run,
-               'theory.verify_ntk'),
+    'search-nb201': ('configs/nb201.py', driver.run_search),
+    'search-darts': ('configs/darts.py', driver.run_search),
+    'search-mobilenet': ('configs/mobilenet.py', driver.run_search),
+    'proxy_bench': ('configs/proxy_nb201.py', bench.run_proxy_bench),
+    'train': ('configs/train_smoke.py', loop.run_training),
+    'theory': ('configs/theory_smoke.py', verify_ntk_lib.run),
 }
 # Fields that hold a path or a genotype (their tests are beside them).
 FREE_TEXT = ('data_dir', 'genotype')
