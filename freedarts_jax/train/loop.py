@@ -83,9 +83,7 @@ def _mesh(count: int) -> jax.sharding.Mesh:
 
 
 def _check_workdir(workdir: pathlib.Path, config, overwrite: bool) -> None:
-  """Refuses a workdir runtime.check_workdir refuses, or another run's
-  checkpoints.
-  """
+  """Refuses a bad or finished workdir, or another run's checkpoints."""
   runtime.check_workdir(workdir, overwrite)
   saved = workdir / 'config.json'
   if saved.exists() and any((workdir / 'checkpoints').glob('[0-9]*')):

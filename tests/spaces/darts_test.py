@@ -290,9 +290,11 @@ def test_train_mode_zeros_is_refused_by_the_config_check(zeros_input,
 
 @pytest.mark.slow  # a float64 compile of a 3-cell supernet: about a minute
 def test_train_mode_makes_zeros_blind_to_alpha():
-  """Why the check refuses it: with train-mode BatchNorm without affine
-  parameters, R = batch size * sum |classifier bias| and dR/dalpha = 0, for
-  the all-ones image and for a batch alike.
+  """Why the check refuses it: dR/dalpha = 0 in train mode.
+
+  With train-mode BatchNorm without affine parameters, R = batch size *
+  sum |classifier bias| and dR/dalpha = 0, for the all-ones image and for a
+  batch alike.
   """
   model = darts.Network(10, 4, 3, bn_mode='train')
   init = zeros.make_init_fn(model, (8, 8, 3), darts.alpha_shapes(), 'normal',
