@@ -7,7 +7,8 @@ overflow-safe float32_scaled path, float64 if a guard trips), prunes the
 weakest op per edge until one is left, applies the DARTS rule (two edges per
 node) and writes result.json (genotype as JSON and as DARTS text, the size of
 its CIFAR evaluation network next to DARTS-V2's) with normal.png and
-reduce.png. bn_mode=train (the release) is refused: its scores are noise.
+reduce.png. bn_mode=train (the release) is refused: there dR/dalpha is
+exactly zero (checks.py says why).
 """
 
 import ml_collections

@@ -6,6 +6,7 @@ status 2 and no traceback: config values through `validation`'s helpers
 """
 
 from collections.abc import Callable
+import re
 import sys
 
 from absl import app
@@ -21,17 +22,33 @@ def _fail(message: str):
   sys.exit(2)
 
 
-def _config_errors(call, *args, **kwargs):
+# absl's parser type -> what a config field of that type must be.
+_KINDS = {'int': 'an integer', 'float': 'a number', 'bool': 'True or False'}
+
+
+def _flag_error(e: flags.Error, flag_values: flags.FlagValues) -> str:
+  """One line for a flag error; a config field's names its type."""
+  found = re.match(r'flag --(config\.[\w.]+)=(.*?): ', str(e))
+  if found and found.group(1) in flag_values:
+    kind = _KINDS.get(flag_values[found.group(1)].flag_type())
+    if kind:
+      return f'{found.group(1)} must be {kind}, got {found.group(2)!r}.'
+  return f'{e}. Pass --helpshort to see the flags.'
+
+
+def _config_errors(call, *args, known: flags.FlagValues = flags.FLAGS,
+                   **kwargs):
   """Runs call; config-file and config-field errors exit 2 with one line.
 
   ml_collections raises AttributeError/KeyError for a misspelt --config.field
   and OSError or SyntaxError for a bad --config file, some while the flag is
-  defined (it reads sys.argv then), some while flags are parsed.
+  defined (it reads sys.argv then), some while flags are parsed. `known`:
+  the flags a flag error is looked up in.
   """
   try:
     return call(*args, **kwargs)
   except flags.Error as e:
-    _fail(f'{e}. Pass --helpshort to see the flags.')
+    _fail(_flag_error(e, known))
   except (AttributeError, KeyError) as e:
     msg = str(e).strip('\'"').replace('\\n', ' ').replace('\\', '')
     _fail(f'unknown config field: {msg}. The config file lists the valid '
@@ -40,11 +57,23 @@ def _config_errors(call, *args, **kwargs):
     _fail(f'could not load the config: {e}')
 
 
-def define_config(default: str):
-  """DEFINE_config_file('config', default), locked: a typo is an error."""
+def define_config(default: str, flag_values: flags.FlagValues = flags.FLAGS,
+                  argv: list[str] | None = None):
+  """DEFINE_config_file('config', default), locked: a typo is an error.
+
+  Args:
+    default: the config file used without --config.
+    flag_values: where the flag is defined (absl's global FLAGS).
+    argv: the command line whose --config.field overrides are defined
+      (None: sys.argv, read when the flags are parsed).
+
+  Returns:
+    The flag; `config_value` gives its config.
+  """
   return _config_errors(config_flags.DEFINE_config_file, 'config', default,
                         'Config file (a module with get_config()).',
-                        lock_config=True)
+                        flag_values=flag_values, lock_config=True,
+                        sys_argv=argv)
 
 
 def config_value(flag):
@@ -58,9 +87,18 @@ def config_value(flag):
   return _config_errors(load)
 
 
-def parse_flags(argv: list[str]) -> list[str]:
+def parse_flags(argv: list[str],
+                flag_values: flags.FlagValues = flags.FLAGS) -> list[str]:
   """absl flag parsing with the errors above."""
-  return _config_errors(flags.FLAGS, argv)
+  return _config_errors(flag_values, argv, known=flag_values)
+
+
+def guard(call: Callable, *args, **kwargs):
+  """call(*args, **kwargs); a FreeDartsError exits 2 with one line."""
+  try:
+    return call(*args, **kwargs)
+  except errors.FreeDartsError as e:
+    _fail(str(e))
 
 
 def run(main: Callable[[list[str]], None]) -> None:
@@ -71,10 +109,4 @@ def run(main: Callable[[list[str]], None]) -> None:
   """
   jax.config.update('jax_enable_x64', True)
 
-  def guarded(argv):
-    try:
-      main(argv)
-    except errors.FreeDartsError as e:
-      _fail(str(e))
-
-  app.run(guarded, flags_parser=parse_flags)
+  app.run(lambda argv: guard(main, argv), flags_parser=parse_flags)

@@ -8,10 +8,13 @@ import json
 import os
 import pathlib
 import platform
+import sys
 import tempfile
 import time
 
 import jax
+
+from freedarts_jax import errors
 
 _PACKAGES = ('jax', 'jaxlib', 'flax', 'optax', 'numpy', 'ml_collections')
 
@@ -77,6 +80,90 @@ def fresh_workdir(root, name: str) -> pathlib.Path:
 def result_path(workdir) -> pathlib.Path:
   """Where a run writes its result.json: workdir/result.json."""
   return pathlib.Path(workdir) / 'result.json'
+
+
+def check_workdir(workdir, overwrite: bool = False,
+                  result: str = 'result.json') -> pathlib.Path:
+  """Refuses a workdir that cannot take a run's outputs; creates nothing.
+
+  Every CLI calls this after its config check and before any compile, so a
+  bad --workdir costs no work.
+
+  Args:
+    workdir: the run's output folder (need not exist yet).
+    overwrite: whether a finished result (workdir/`result`) may be replaced.
+    result: the file whose presence marks a finished run.
+
+  Returns:
+    workdir as a Path.
+
+  Raises:
+    errors.ConfigError: workdir exists and is not a folder; it cannot be
+      created or written (an ancestor is a file, or no write permission);
+      or it holds a finished result and overwrite is False.
+  """
+  path = pathlib.Path(workdir)
+  if path.exists() and not path.is_dir():
+    raise errors.ConfigError(
+        f'--workdir={path} exists and is not a folder; choose another '
+        '--workdir.')
+  parent = path
+  while not parent.exists():
+    parent = parent.parent
+  if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+    why = 'is not a folder' if not parent.is_dir() else 'is not writable'
+    raise errors.ConfigError(
+        f'--workdir={path} cannot be created or written: {parent} {why}; '
+        'choose another --workdir.')
+  if (path / result).exists() and not overwrite:
+    raise errors.ConfigError(
+        f'{path / result} exists: that run has finished. Pass --overwrite '
+        'to replace it, or choose another --workdir.')
+  return path
+
+
+def save_json(path, obj) -> pathlib.Path:
+  """Writes a computed result; if that fails, to a fallback file.
+
+  A result is never lost to a folder that went away or filled up during the
+  run: it then goes to ./NAME-YYYYmmdd-HHMMSS.json, else to the same name in
+  tempfile.gettempdir(), and the path is printed to stderr.
+
+  Args:
+    path: where the result belongs, e.g. workdir/result.json.
+    obj: the JSON-able result.
+
+  Returns:
+    The path written: `path`, or the fallback file.
+
+  Raises:
+    OSError: neither `path` nor a fallback file could be written.
+  """
+  path = pathlib.Path(path)
+  try:
+    write_json(path, obj)
+    return path
+  except OSError as e:
+    error = e
+  name = f'{path.stem}-{time.strftime("%Y%m%d-%H%M%S")}{path.suffix}'
+  for folder in (pathlib.Path.cwd(), pathlib.Path(tempfile.gettempdir())):
+    fallback = fresh_file(folder / name)
+    try:
+      write_json(fallback, obj)
+    except OSError:
+      continue
+    print(f'warning: could not write {path} ({error}); the result is in '
+          f'{fallback}', file=sys.stderr)
+    return fallback
+  raise error
+
+
+def fresh_file(path: pathlib.Path) -> pathlib.Path:
+  """path, or path with -1, -2, ... before its suffix where that exists."""
+  out, n = path, 1
+  while out.exists():
+    out, n = path.with_name(f'{path.stem}-{n}{path.suffix}'), n + 1
+  return out
 
 
 def write_text(path: pathlib.Path, text: str) -> None:

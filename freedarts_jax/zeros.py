@@ -150,6 +150,9 @@ def make_score_fn(
   return score
 
 
+ALPHA_INITS = ('normal', 'ones')  # make_init_fn's alpha_init
+
+
 def make_init_fn(
     model: nn.Module, input_shape: tuple[int, ...],
     alpha_shapes: dict[str, tuple[int, int]], alpha_init: str,

@@ -14,8 +14,10 @@ import jax
 import ml_collections
 
 from freedarts_jax import errors
+from freedarts_jax import nb201_table
 from freedarts_jax import runtime
 from freedarts_jax import validation
+from freedarts_jax import zeros
 from theory import experiments
 from theory import nt_compat
 from theory import plots
@@ -25,31 +27,68 @@ EXPERIMENTS = ('op', 'arch', 'stax')
 
 
 def _check(config: ml_collections.ConfigDict) -> tuple[str, ...]:
-  """Validates a theory config; returns the chosen experiments."""
+  """Validates a theory config, before anything is built.
+
+  Returns:
+    The chosen experiments, in order.
+
+  Raises:
+    errors.ConfigError: the first bad field, in one line naming the field,
+      its value and the valid values.
+  """
   chosen = validation.choices(config, 'experiments', EXPERIMENTS)
+  if not chosen:
+    raise errors.ConfigError(
+        f'config.experiments must name at least one experiment, got '
+        f'{config.experiments!r}; valid values: {", ".join(EXPERIMENTS)}.')
   validation.choice(config, 'bn_mode', ('eval', 'none'),
                     ' The NTK needs eval or none (train-mode BatchNorm '
                     'couples the samples).')
+  validation.choice(config, 'alpha_init', zeros.ALPHA_INITS)
+  validation.integer(config, 'seed', 0)
+  validation.integer(config, 'num_classes', 2)
+  for field in ('n', 'stax_n'):  # a correlation matrix needs two samples
+    validation.integer(config, field, 2)
+  validation.integer(config, 'arch_k', 3, nb201_table.SIZE,
+                     ' (a rank correlation needs 3 cells)')
+  for field in ('channels', 'cells_per_stage', 'image_size', 'block',
+                'op_seeds', 'arch_seeds', 'stax_seeds', 'stax_zeros_seeds',
+                'bootstrap'):
+    validation.positive(config, field)
+  validation.positive(config, 'alpha_scale', float)
+  validation.number(config, 'rel_ridge', 0.0)
   return chosen
 
 
-def run(config: ml_collections.ConfigDict, workdir) -> dict:
+def run(config: ml_collections.ConfigDict, workdir,
+        overwrite: bool = False) -> dict:
   """Runs the chosen experiments; writes report.json, report.md and plots.
 
   The NTKs are computed in float64: `jax_enable_x64` is on inside this call
   only.
 
+  Args:
+    config: a theory config (configs/theory_nb201.py documents the fields).
+    workdir: the output folder.
+    overwrite: replace a finished run's report.md.
+
+  Returns:
+    The report dict, with 'written': the file that holds it (report.md, or
+    runtime.save_json's fallback for report.json).
+
   Raises:
-    errors.ConfigError: a bad config value.
+    errors.ConfigError: a bad config value or workdir, or a finished run
+      without overwrite.
   """
   chosen = _check(config)
+  workdir = runtime.check_workdir(workdir, overwrite, 'report.md')
   with jax.enable_x64(True):
-    return _run(config, chosen, pathlib.Path(workdir))
+    return _run(config, chosen, workdir)
 
 
 def _run(config, chosen: tuple[str, ...], workdir: pathlib.Path) -> dict:
   """run after the checks, float64 on."""
-  workdir.mkdir(parents=True, exist_ok=True)
+  workdir.mkdir(parents=True, exist_ok=True)  # check_workdir: it can be
   nt = nt_compat.load()
   key = jax.random.key(config.seed)
   k_op, k_arch, k_stax = jax.random.split(key, 3)
@@ -76,13 +115,21 @@ def _run(config, chosen: tuple[str, ...], workdir: pathlib.Path) -> dict:
     t = time.perf_counter()
     report[name] = fn(config, k)
     report['timings_s'][name] = round(time.perf_counter() - t, 1)
-    runtime.write_json(workdir / 'report.json', report)  # partial results
-  _write_outputs(report, workdir)
-  return report
+    try:
+      runtime.write_json(workdir / 'report.json', report)  # partial results
+    except OSError as e:
+      logging.warning('could not write the partial report: %s', e)
+  try:
+    _write_outputs(report, workdir)
+  except OSError:
+    return {**report, 'written': str(
+        runtime.save_json(workdir / 'report.json', report))}
+  return {**report, 'written': str(workdir / 'report.md')}
 
 
 def _write_outputs(report: dict, workdir: pathlib.Path) -> None:
   """Plots, report.json and report.md from the experiments' results."""
+  workdir.mkdir(parents=True, exist_ok=True)
   if 'op' in report:
     plots.op_level(report['op'], workdir / 'op_level.png',
                    'Op level, empirical NTK of the Flax supernet')

@@ -17,6 +17,7 @@ import jax
 from freedarts_jax import cli
 from freedarts_jax import runtime
 from freedarts_jax.proxies import bench
+from freedarts_jax.proxies import report
 
 _DEFAULT_CONFIG = (pathlib.Path(__file__).parents[2] / 'configs' /
                    'proxy_nb201.py')
@@ -45,8 +46,8 @@ def main(argv):
   runtime.enable_compilation_cache()
   result = bench.run_proxy_bench(config, _WORKDIR.value, _OVERWRITE.value)
   if result is not None:
-    print((pathlib.Path(_WORKDIR.value) / 'correlations.md').read_text())
-    print(f'wrote {_WORKDIR.value}/result.json')
+    print(report.markdown(result['correlations'], result, result['timing']))
+    print(f'wrote {result["written"]}')
 
 
 if __name__ == '__main__':

@@ -25,23 +25,19 @@ import numpy as np
 import tqdm
 
 from freedarts_jax import data
-from freedarts_jax import dtypes
 from freedarts_jax import errors
-from freedarts_jax import layers
 from freedarts_jax import nb201_table
 from freedarts_jax import proxies
 from freedarts_jax import runtime
 from freedarts_jax import tree_util
-from freedarts_jax import validation
 from freedarts_jax.init import torch_init
 from freedarts_jax.init import torch_init_fn
+from freedarts_jax.proxies import checks
 from freedarts_jax.proxies import report as proxy_report
 from freedarts_jax.proxies import routed
 from freedarts_jax.proxies import store
 from freedarts_jax.spaces import nb201
 
-DATA = ('synthetic', 'cifar10')
-INITS = ('shared', 'per_cell')
 # Chunk functions and executables kept per process (LRU): each proxy of a
 # run needs one; a second run with the same settings reuses them.
 _CACHE_SIZE = 8
@@ -49,31 +45,6 @@ _CACHE_SIZE = 8
 _SCORE_FIELDS = ('seed', 'limit', 'chunk', 'routed', 'batch_size', 'data',
                  'data_dir', 'init', 'dataset', 'channels', 'cells_per_stage',
                  'synflow_dtype', 'zeros_dtype', 'zeros_bn_mode')
-
-
-def _check(config: ml_collections.ConfigDict) -> tuple:
-  """Validates a proxy benchmark config; returns the chosen proxies."""
-  chosen = proxies.parse(config.proxies)
-  validation.integer(config, 'limit', 0, nb201_table.SIZE)
-  validation.integer(config, 'seed', 0)
-  validation.integer(config, 'batch_size', 2)
-  validation.integer(config, 'vmap', 0, note=' (0: automatic)')
-  for field in ('chunk', 'channels', 'cells_per_stage'):
-    validation.positive(config, field)
-  for field in ('routed', 'progress'):
-    validation.boolean(config, field)
-  validation.number(config, 'merge_wait_s', 0, strict=True)
-  validation.choice(config, 'data', DATA)
-  validation.choice(config, 'init', INITS)
-  validation.choice(config, 'dataset', nb201.DATASETS)
-  validation.choice(config, 'synflow_dtype', dtypes.COMPUTE)
-  validation.choice(config, 'zeros_dtype', dtypes.COMPUTE)
-  validation.choice(config, 'zeros_bn_mode', layers.BN_MODES)
-  if config.data == 'cifar10' and config.dataset != 'cifar10':
-    raise errors.ConfigError(
-        'config.data=cifar10 needs config.dataset=cifar10 (the network '
-        f'must take 32 px images and 10 classes), got {config.dataset!r}.')
-  return chosen
 
 
 def setup_of(config) -> proxies.Setup:
@@ -106,18 +77,32 @@ def one_hots(indices: np.ndarray) -> np.ndarray:
 
 def data_batch(config, setup: proxies.Setup,
                key: jax.Array) -> tuple[np.ndarray, np.ndarray, str]:
-  """Images (B, H, W, 3) float32, labels (B,) int32 and their description.
+  """The batch of the data-dependent proxies and its description.
 
-  CIFAR-10 training images drawn with config.seed (data=cifar10, when tfds
-  can read them), else Gaussian ones from `key`; the description says why.
+  data=cifar10: CIFAR-10 training images drawn with config.seed. Where tfds
+  cannot read them from its default folder (no config.data_dir), Gaussian
+  images from `key` instead, the description saying why; a data_dir given
+  explicitly must be readable. data=synthetic: the Gaussian images.
+
+  Returns:
+    images (B, H, W, 3) float32, labels (B,) int32, the description.
+
+  Raises:
+    data.Unavailable: config.data_dir is set and cifar10 cannot be read
+      from it.
   """
   note = 'gaussian (synthetic N(0, 1) images, uniform labels)'
   if config.data == 'cifar10':
     try:
-      x, y = data.labelled_batch('cifar10', config.batch_size, config.seed,
-                                 config.data_dir, setup.input_shape)
+      x, y = data.labelled_batch(
+          'cifar10', config.batch_size, config.seed, config.data_dir,
+          setup.input_shape, purpose=f'config.data_dir={config.data_dir}',
+          instead='Or leave data_dir empty (Gaussian images where tfds '
+          'finds none), or pass --config.data=synthetic.')
       return x, y, f'cifar10 (tfds train split, {config.batch_size} images)'
     except data.Unavailable as e:
+      if config.data_dir:
+        raise
       note = f'gaussian (cifar10 not prepared: {str(e)[:200]})'
   x, y = data.gaussian_batch(key, config.batch_size, setup.input_shape,
                              setup.num_classes)
@@ -356,13 +341,8 @@ def run_proxy_bench(config: ml_collections.ConfigDict, workdir,
 
   float64 (`jax_enable_x64`) is on inside this call only.
   """
-  chosen = _check(config)
-  workdir = pathlib.Path(workdir)
-  result_file = workdir / 'result.json'
-  if result_file.exists() and not overwrite:
-    raise errors.ConfigError(
-        f'{result_file} exists: pass --overwrite to replace it (finished '
-        'chunks with the same settings are reused either way).')
+  chosen = checks.check(config)
+  workdir = runtime.check_workdir(workdir, overwrite)
   with jax.enable_x64(True):
     return _run(config, chosen, workdir)
 

@@ -66,7 +66,8 @@ def supernet(setup: Setup, bn_mode: str, dtype) -> Net:
   def apply(variables, x, alpha, probes=None):
     v = variables if probes is None else {**variables, 'probes': probes}
     logits, state = model.apply(v, x, alpha, mutable=['intermediates'])
-    flat, _ = jax.tree_util.tree_flatten_with_path(state['intermediates'])
+    flat, _ = jax.tree_util.tree_flatten_with_path(
+        state.get('intermediates', {}))  # {}: a model that sows nothing
     return logits, [(t, relu_multiplicity(p[:-1], alpha['cell']))
                     for p, t in flat]
 

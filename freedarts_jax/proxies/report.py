@@ -2,7 +2,9 @@
 
 Correlations are signed (every proxy column is 'higher is better'), over the
 scored cells ('all') and over the best 10% of them by the accuracy column
-('top10'); non-finite scores are left out and `n` says how many remained.
+('top10'). Non-finite scores are ranked, not dropped (`ranks`): NaN and
+-inf rank last (tied), +inf first, so 'all' counts every cell, and each
+correlation says how many cells it used and how many it ranked last.
 """
 
 import csv
@@ -33,15 +35,47 @@ PYTORCH_SYNFLOW = {'cifar10_test': 0.779, 'cifar100_test': 0.764,
                    'imagenet16_test': 0.752}
 
 
+def ranks(score: np.ndarray) -> tuple[np.ndarray, int, int]:
+  """Ranks of proxy scores under the one policy for non-finite values.
+
+  A score is 'higher is better'. NaN (undefined: e.g. jacob_cov of a cell
+  whose output ignores its input) and -inf (naswot's log 0 there) rank
+  last, tied with each other; +inf ranks first (a score too large to hold,
+  still the best). Ties share their average rank (scipy.stats.rankdata).
+
+  Args:
+    score: (n,) float scores.
+
+  Returns:
+    (ranks (n,) float64, 1 = worst; cells ranked last for NaN or -inf;
+    cells ranked first for +inf).
+  """
+  score = np.asarray(score, np.float64)
+  worst = np.isnan(score) | np.isneginf(score)
+  return (stats.rankdata(np.where(worst, -np.inf, score)),
+          int(worst.sum()), int(np.isposinf(score).sum()))
+
+
 def correlation(score: np.ndarray, acc: np.ndarray) -> dict:
-  """Spearman and Kendall of score vs accuracy over the finite scores."""
-  ok = np.isfinite(score) & np.isfinite(acc)
-  s, a = score[ok], acc[ok]
-  if len(s) < 3 or np.all(s == s[0]):
-    return {'spearman': None, 'kendall': None, 'n': int(len(s))}
-  return {'spearman': float(stats.spearmanr(s, a).statistic),
-          'kendall': float(stats.kendalltau(s, a).statistic),
-          'n': int(len(s))}
+  """Spearman and Kendall of score vs accuracy, non-finite scores ranked.
+
+  Args:
+    score: (n,) proxy scores, higher is better; see `ranks` for NaN, +-inf.
+    acc: (n,) accuracies; cells whose accuracy is not finite are left out.
+
+  Returns:
+    {'spearman', 'kendall' (None where fewer than 3 cells or one rank),
+    'n': cells used, 'ranked_last': of those, cells with NaN or -inf,
+    'ranked_first': cells with +inf}.
+  """
+  ok = np.isfinite(acc)
+  r, last, first = ranks(np.asarray(score)[ok])
+  out = {'n': int(ok.sum()), 'ranked_last': last, 'ranked_first': first}
+  if len(r) < 3 or np.all(r == r[0]):
+    return {'spearman': None, 'kendall': None, **out}
+  a = acc[ok]
+  return {'spearman': float(stats.spearmanr(r, a).statistic),
+          'kendall': float(stats.kendalltau(r, a).statistic), **out}
 
 
 def correlations(cells: np.ndarray, scores: dict[str, dict]) -> dict:
@@ -84,6 +118,12 @@ def _fmt(x) -> str:
   return '-' if x is None else f'{x:+.3f}'
 
 
+def _counts(c: dict) -> str:
+  """'300 (7 last)': the cells a correlation used, non-finite ranked."""
+  out = f'{c["n"]} ({c["ranked_last"]} last'
+  return out + (f', {c["ranked_first"]} first)' if c['ranked_first'] else ')')
+
+
 def markdown(corr: dict, meta: dict, timing: dict) -> str:
   """The Spearman / Kendall table, published figures beside ours."""
   lines = [
@@ -98,12 +138,15 @@ def markdown(corr: dict, meta: dict, timing: dict) -> str:
       "search's op-level objective=snip/grasp (|alpha * dL/dalpha|, one "
       "score per op); zeros is ZEROS summed over the cell's ops "
       '(docs/design.md section 7).', '',
-      '| proxy | ' + ' | '.join(
+      'Non-finite scores are ranked, not dropped: NaN and -inf last (tied), '
+      '+inf first. "cells" is how many cells each correlation over all '
+      'cells used, and how many of them it ranked last (and first).', '',
+      '| proxy | cells | ' + ' | '.join(
           f'{c} rho | {c} tau | top10 rho' for c in ACCURACY)
       + ' | published (C10) | s/cell |',
-      '|---|' + '---|' * (3 * len(ACCURACY) + 2)]
+      '|---|' + '---|' * (3 * len(ACCURACY) + 3)]
   for col, by_acc in corr.items():
-    cells = []
+    cells = [_counts(by_acc[ACCURACY[0]]['all'])]
     for c in ACCURACY:
       cells += [_fmt(by_acc[c]['all']['spearman']),
                 _fmt(by_acc[c]['all']['kendall']),
@@ -152,17 +195,29 @@ def plots(workdir: pathlib.Path, cells, scores: dict) -> list[str]:
 
 def write_outputs(workdir: pathlib.Path, chosen, cells, scores: dict,
                   timing: dict, meta: dict, config: dict) -> dict:
-  """Writes scores.csv, correlations.json/.md, plots/ and result.json."""
+  """Writes scores.csv, correlations.json/.md, plots/ and result.json.
+
+  Returns:
+    result.json's dict, with 'written': the file that holds it. Where the
+    workdir cannot be written any more, the result and every score go to
+    runtime.save_json's fallback file instead.
+  """
   corr = correlations(cells, scores)
-  runtime.write_text(workdir / 'scores.csv', scores_csv(cells, scores))
-  runtime.write_json(workdir / 'correlations.json', corr)
-  runtime.write_text(workdir / 'correlations.md',
-                     markdown(corr, meta, timing))
-  pngs = plots(workdir, cells, scores)
   result = {**meta, 'proxies': [p.name for p in chosen],
             'columns': list(scores), 'correlations': corr,
             'published': PUBLISHED, 'pytorch_synflow': PYTORCH_SYNFLOW,
-            'timing': timing, 'plots': pngs, 'device': runtime.device(),
+            'timing': timing, 'device': runtime.device(),
             'versions': runtime.versions(), 'config': config}
-  runtime.write_json(workdir / 'result.json', result)
-  return result
+  path = workdir / 'result.json'
+  try:
+    runtime.write_text(workdir / 'scores.csv', scores_csv(cells, scores))
+    runtime.write_json(workdir / 'correlations.json', corr)
+    runtime.write_text(workdir / 'correlations.md',
+                       markdown(corr, meta, timing))
+    result['plots'] = plots(workdir, cells, scores)
+    runtime.write_json(path, result)
+  except OSError:
+    every = {c: {str(int(i)): float(s[int(i)]) for i in cells}
+             for c, s in scores.items()}
+    path = runtime.save_json(path, {**result, 'scores': every})
+  return {**result, 'written': str(path)}

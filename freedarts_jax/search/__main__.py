@@ -37,7 +37,7 @@ def main(argv):
   runtime.enable_compilation_cache()
   result = driver.run_search(config, workdir, _OVERWRITE.value)
   print(report.format_result(result))
-  print(f'wrote {runtime.result_path(workdir)}')
+  print(f'wrote {result["written"]}')
 
 
 if __name__ == '__main__':

@@ -376,6 +376,12 @@ def check(config: ml_collections.ConfigDict, space: Space) -> None:
   if metric not in METRICS:
     raise errors.ConfigError('config.budget_metric: ' + errors.one_of(
         'budget metric', metric, METRICS))
+  if limit is not None and (
+      isinstance(limit, bool) or not isinstance(limit, (int, float))
+      or not math.isfinite(limit) or limit <= 0):
+    raise errors.ConfigError(
+        f'config.budget must be a positive number of '
+        f'{UNITS.get(metric, "parameters or multiply-adds")}, got {limit!r}.')
   if metric == 'none':
     if limit is not None:
       raise errors.ConfigError(
@@ -386,11 +392,6 @@ def check(config: ml_collections.ConfigDict, space: Space) -> None:
     raise errors.ConfigError(
         f'config.budget_metric={metric} needs config.budget: the largest '
         f'number of {UNITS[metric]} allowed, a positive number.')
-  if (isinstance(limit, bool) or not isinstance(limit, (int, float))
-      or not math.isfinite(limit) or limit <= 0):
-    raise errors.ConfigError(
-        f'config.budget must be a positive number of {UNITS[metric]}, got '
-        f'{limit!r}.')
   budget = from_config(space, config)
   smallest = min_cost(budget, _full_mask(space))
   if limit < smallest:

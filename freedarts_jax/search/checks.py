@@ -7,12 +7,12 @@ from freedarts_jax import errors
 from freedarts_jax import layers
 from freedarts_jax import spaces
 from freedarts_jax import validation
+from freedarts_jax import zeros
 from freedarts_jax.search import budget
 from freedarts_jax.search import objectives
 from freedarts_jax.search import penalties
 from freedarts_jax.search import schedule
 
-ALPHA_INITS = ('normal', 'ones')
 ZEROS_INPUTS = ('ones', 'data')
 
 
@@ -27,6 +27,16 @@ def _check_objective(config, space) -> None:
         'every candidate op, which only the mobilenet space models; in the '
         f"{space.name} space the only valid value is 'none' (valid values "
         f'in the mobilenet space: {", ".join(penalties.PENALTIES)}).')
+  if (config.objective == 'zeros' and config.bn_mode == 'train'
+      and space.train_bn_blind):
+    raise errors.ConfigError(
+        f'config.bn_mode=train with objective=zeros cannot score the '
+        f'{space.name} space: train-mode BatchNorm without affine parameters '
+        "makes every op's output zero-mean over the batch and the image, so "
+        'R is the batch size times the sum of |classifier bias| and '
+        'dR/dalpha is exactly zero (in any dtype, for one image or a batch). '
+        'Use bn_mode=eval or none, or objective=snip or grasp (a '
+        'cross-entropy, which train mode does not cancel).')
   if config.objective != 'zeros':
     for field, default in (('zeros_input', 'ones'), ('flops_penalty', 'none')):
       if config[field] != default:
@@ -34,9 +44,8 @@ def _check_objective(config, space) -> None:
             f'config.{field}={config[field]!r} changes the ZEROS score, and '
             f'objective={config.objective} does not use it; set {field} to '
             f'{default!r} or objective to zeros.')
-  if objectives.needs_batch(config):
-    validation.choice(config, 'data', objectives.DATA)
-    validation.positive(config, 'batch_size')
+  validation.choice(config, 'data', objectives.DATA)
+  validation.positive(config, 'batch_size')
 
 
 def check(config: ml_collections.ConfigDict) -> spaces.Space:
@@ -50,7 +59,7 @@ def check(config: ml_collections.ConfigDict) -> spaces.Space:
   validation.choice(config, 'dataset', space.datasets)
   validation.choice(config, 'dtype', dtypes.DTYPES)
   validation.choice(config, 'bn_mode', layers.BN_MODES)
-  validation.choice(config, 'alpha_init', ALPHA_INITS)
+  validation.choice(config, 'alpha_init', zeros.ALPHA_INITS)
   validation.choice(config, 'schedule', schedule.SCHEDULES)
   _check_objective(config, space)
   if config.dtype == dtypes.SCALED:

@@ -98,6 +98,9 @@ class Result(TypedDict, total=False):
   versions: dict
   config: dict
   artifacts: list[str]  # files beside result.json
+  # The file that holds the result: workdir/result.json, or the fallback
+  # where that could not be written (in the returned dict, not the file).
+  written: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,6 +186,8 @@ def _score_with_fallback(config, draw: _Draw
     try:
       return _attempt(config, draw, dtype), fallback
     except guards.Tripped as e:
+      if not e.float64_helps:
+        raise
       logging.warning('%s Re-running in float64 (dtype=auto).', e)
       fallback = {'from': dtype, 'reason': e.reason, 'message': str(e)}
   try:
@@ -315,11 +320,8 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
   """
   t_start = time.perf_counter()
   space = checks.check(config)
-  if (workdir is not None and runtime.result_path(workdir).exists()
-      and not overwrite):
-    raise errors.FreeDartsError(
-        f'{runtime.result_path(workdir)} exists; pass --overwrite to replace '
-        'it or choose another --workdir.')
+  if workdir is not None:
+    runtime.check_workdir(workdir, overwrite)
   with jax.enable_x64(True):
     t = time.perf_counter()
     draw = _draw(config, space)
@@ -329,8 +331,21 @@ def run_search(config: ml_collections.ConfigDict, workdir=None,
   result['timing'] = {'init_s': init_s, **result['timing'],
                       'total_s': time.perf_counter() - t_start}
   if workdir is not None:
-    if space.write_artifacts:
-      result['artifacts'] = space.write_artifacts(chosen,
-                                                  pathlib.Path(workdir))
-    runtime.write_json(runtime.result_path(workdir), result)
+    _write(result, space, chosen, pathlib.Path(workdir))
   return result
+
+
+def _write(result: Result, space, chosen, workdir: pathlib.Path) -> None:
+  """Writes the artifacts and result.json; result['written'] says where.
+
+  A folder that cannot be written any more (removed, full) loses the
+  artifacts, which the result can rebuild, but never the result: it goes to
+  runtime.save_json's fallback file.
+  """
+  if space.write_artifacts:
+    try:
+      result['artifacts'] = space.write_artifacts(chosen, workdir)
+    except OSError as e:
+      logging.warning('could not write the artifacts in %s: %s', workdir, e)
+  result['written'] = str(runtime.save_json(runtime.result_path(workdir),
+                                            result))

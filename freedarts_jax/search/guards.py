@@ -46,13 +46,16 @@ class Tripped(errors.GuardError):
   """A guard tripped; `reason` is one of the codes in the module docstring."""
 
   def __init__(self, reason: str, detail: str, dtype: str,
-               advice: str | None = None):
+               advice: str | None = None, float64_helps: bool = True):
     self.reason = reason
     self.detail = detail
     self.dtype = dtype
     self.advice = advice or _ADVICE[reason]
+    # False where the cause is exact, not rounding: dtype=auto then stops.
+    self.float64_helps = float64_helps and dtype != 'float64'
     hint = (' In float32, --config.dtype=float64 (dtype=auto re-runs in '
-            'float64 by itself) may recover it.' if dtype != 'float64' else '')
+            'float64 by itself) may recover it.' if self.float64_helps
+            else '')
     super().__init__(
         f'guard "{reason}" tripped in {dtype}: {detail}. Refusing to choose '
         f'ops from these scores. What to change: {self.advice}.{hint}')
@@ -103,4 +106,5 @@ def check_r_depends_on_alpha(r: float, r_perturbed: float, dtype: str,
         'r_constant', f'R = {r:.10g} and R = {r_perturbed:.10g} after '
         f'changing every alpha by 50% (relative change {change / abs(r):.2g}'
         f' <= {rtol:g})' if r else f'R = {r} for both alphas', dtype,
-        _ADVICE['r_constant_train' if bn_mode == 'train' else 'r_constant'])
+        _ADVICE['r_constant_train' if bn_mode == 'train' else 'r_constant'],
+        float64_helps=bn_mode != 'train')

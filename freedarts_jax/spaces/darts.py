@@ -358,4 +358,5 @@ SPACE = space.Space(
     write_artifacts=darts_plot.write_cells,
     size_fields=('channels', 'layers'),
     choice_fields={'stem': STEMS, 'depthwise': layers.DEPTHWISE_IMPLS},
+    train_bn_blind=True,
 )

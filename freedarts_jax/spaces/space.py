@@ -37,6 +37,12 @@ class Space:
     flops_table: (config, num_classes) -> (FLOPs of the fixed layers, alpha
       tensor name -> (edges, ops) FLOPs of every candidate), for
       config.flops_penalty; None where the space has no FLOPs model.
+    train_bn_blind: with bn_mode=train, ZEROS's R cannot depend on alpha:
+      every path to the global pooling ends in a BatchNorm without affine
+      parameters, so the pooled features sum to zero over the batch, R is
+      the batch size times sum |classifier bias| and dR/dalpha is exactly
+      0, for the all-ones image and a batch alike (DARTS). The search
+      refuses objective=zeros with bn_mode=train there.
   """
 
   name: str
@@ -56,3 +62,4 @@ class Space:
   scalable: bool = True
   input_size: Callable[[object], int] | None = None
   flops_table: Callable[[object, int], tuple[int, dict]] | None = None
+  train_bn_blind: bool = False

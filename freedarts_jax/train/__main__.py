@@ -45,7 +45,7 @@ def main(argv):
         f'{result["dataset"]}: final test accuracy {result["final_acc"]:.2f} '
         f'%, best {result["best_acc"]:.2f} % (epoch {result["best_epoch"]}), '
         f'{result["images_per_s"] or 0:.0f} images/s')
-  print(f'wrote {runtime.result_path(_WORKDIR.value)}')
+  print(f'wrote {result["written"]}')
 
 
 if __name__ == '__main__':

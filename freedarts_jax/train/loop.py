@@ -45,7 +45,7 @@ def check(config: ml_collections.ConfigDict, num_devices: int
                 'lr_decay_epochs', 'keep_checkpoints', 'synthetic_examples'):
     validation.positive(config, field)
   for field in ('seed', 'steps_per_epoch', 'warmup_epochs', 'cutout',
-                'devices', 'workers'):
+                'workers'):
     validation.integer(config, field, 0)
   for field in ('learning_rate', 'lr_decay_rate'):
     validation.positive(config, field, float)
@@ -83,12 +83,8 @@ def _mesh(count: int) -> jax.sharding.Mesh:
 
 
 def _check_workdir(workdir: pathlib.Path, config, overwrite: bool) -> None:
-  """Refuses a finished run (unless overwrite) or another run's checkpoints."""
-  done = runtime.result_path(workdir)
-  if done.exists() and not overwrite:
-    raise errors.FreeDartsError(
-        f'{done} exists: this run has finished. Use another --workdir, or '
-        '--overwrite to write it again.')
+  """Refuses a bad or finished workdir, or another run's checkpoints."""
+  runtime.check_workdir(workdir, overwrite)
   saved = workdir / 'config.json'
   if saved.exists() and any((workdir / 'checkpoints').glob('[0-9]*')):
     before = json.loads(saved.read_text())
@@ -146,10 +142,12 @@ def run_training(config: ml_collections.ConfigDict, workdir,
       done in total, without result.json; for tests and time-boxed jobs.
 
   Returns:
-    The result dict (None when stopped early).
+    The result dict (None when stopped early), with 'written': the file
+    that holds it (result.json, or runtime.save_json's fallback).
   """
   t_start = time.perf_counter()
   workdir = pathlib.Path(workdir)
+  validation.integer(config, 'devices', 0, note=' (0: all)')
   mesh = _mesh(config.devices)
   num_devices = mesh.devices.size
   arch = check(config, num_devices)
@@ -279,5 +277,5 @@ def run_training(config: ml_collections.ConfigDict, workdir,
       'versions': runtime.versions(_PACKAGES),
       'config': config.to_dict(),
   }
-  runtime.write_json(runtime.result_path(workdir), result)
-  return result
+  path = runtime.save_json(runtime.result_path(workdir), result)
+  return {**result, 'written': str(path)}

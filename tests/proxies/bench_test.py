@@ -19,6 +19,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from configs import proxy_nb201
+from freedarts_jax import data
 from freedarts_jax import errors
 from freedarts_jax import proxies
 from freedarts_jax.init import torch_init
@@ -209,20 +210,41 @@ def test_per_cell_init_folds_the_cell_index_into_the_key():
     np.testing.assert_allclose(out[i], alone['synflow'], rtol=1e-12)
 
 
-def test_cifar10_not_prepared_falls_back_to_gaussian_and_says_why(tmp_path):
+def test_cifar10_not_prepared_falls_back_to_gaussian_and_says_why(
+    tmp_path, monkeypatch):
+  """Only without config.data_dir: tfds's default folder has no cifar10."""
+  monkeypatch.setenv('TFDS_DATA_DIR', str(tmp_path))
   setup = bench.setup_of(_config(dataset='cifar10'))
   key = jax.random.key(0)
-  config = _config(data='cifar10', data_dir=str(tmp_path))
+  config = _config(data='cifar10', data_dir='')
   x, y, note = bench.data_batch(config, setup, key)
-  assert note.startswith('gaussian (cifar10 not prepared: cifar10 is not '
-                         f'prepared in {tmp_path}')
+  assert note.startswith('gaussian (cifar10 not prepared: ')
+  assert f'cifar10 is not prepared in {tmp_path}' in note
   assert x.shape == (4, 32, 32, 3) and x.dtype == np.float32
   assert y.shape == (4,) and y.dtype == np.int32 and y.max() < 10
   x2, _, note2 = bench.data_batch(_config(data='synthetic'), setup, key)
   np.testing.assert_array_equal(x, x2)  # the same seeded Gaussian batch
   assert note2.startswith('gaussian (synthetic')
-  missing = _config(data='cifar10', data_dir=str(tmp_path / 'nowhere'))
-  assert 'does not exist' in bench.data_batch(missing, setup, key)[2]
+
+
+@pytest.mark.parametrize('folder, says', [
+    ('nowhere', 'does not exist'), ('.', 'cifar10 is not prepared in')])
+def test_an_explicit_data_dir_must_be_readable(tmp_path, folder, says):
+  """Never replaced by Gaussian images; the CLI exits 2 before compiling."""
+  data_dir = tmp_path / folder
+  config = _config(data='cifar10', dataset='cifar10', data_dir=str(data_dir))
+  with pytest.raises(data.Unavailable, match=says) as e:
+    bench.data_batch(config, bench.setup_of(config), jax.random.key(0))
+  message = str(e.value)
+  assert message.startswith(f'config.data_dir={data_dir}: ')
+  assert f'`tfds build cifar10 --data_dir={data_dir} ' in message
+  assert '--file_format=array_record`' in message
+  out, err, rc = _cli(tmp_path / 'run', '--config.data=cifar10',
+                      '--config.dataset=cifar10',
+                      f'--config.data_dir={data_dir}', env=_env(tmp_path))
+  assert rc == 2 and err.strip().splitlines()[-1] == f'error: {message}'
+  assert 'Traceback' not in err
+  assert not (tmp_path / 'run' / 'result.json').exists()
 
 
 def test_cifar10_batch_from_tfds_mock_data(tmp_path):

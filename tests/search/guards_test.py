@@ -67,6 +67,12 @@ def test_r_constant_advice_follows_the_batchnorm_mode():
     guards.check_r_depends_on_alpha(1.0, 1.0, 'float64', 'train')
   assert 'bn_mode=eval or none' in str(e.value)
   assert 'alpha_scale' not in str(e.value)
+  with pytest.raises(guards.Tripped) as e:  # exact in train mode: no hint
+    guards.check_r_depends_on_alpha(1.0, 1.0, 'float32', 'train')
+  assert not e.value.float64_helps and 'float64' not in str(e.value)
+  with pytest.raises(guards.Tripped) as e:
+    guards.check_r_depends_on_alpha(1.0, 1.0, 'float32', 'eval')
+  assert e.value.float64_helps and 'may recover it' in str(e.value)
 
 
 def test_auto_reruns_in_float64_and_says_why():

@@ -157,12 +157,16 @@ def test_bad_objective_settings_are_config_errors(overrides, match):
 
 def test_missing_data_fails_at_once_with_what_to_do(tmp_path):
   t = time.perf_counter()
-  with pytest.raises(errors.DataError, match='tfds build cifar10'):
+  with pytest.raises(errors.DataError, match='tfds build cifar10') as e:
     driver.run_search(tiny_config(objective='snip',
                                       data_dir=str(tmp_path)))
-  with pytest.raises(errors.DataError, match='no builder'):
+  assert f'--data_dir={tmp_path} --file_format=array_record`' in str(e.value)
+  with pytest.raises(errors.DataError, match='no builder') as e:
     driver.run_search(tiny_config(objective='grasp',
                                       dataset='imagenet16'))
+  assert 'tfds build' not in str(e.value)  # what works instead:
+  assert '--config.data=synthetic' in str(e.value)
+  assert '--config.zeros_input=ones' in str(e.value)
   assert time.perf_counter() - t < 30
 
 

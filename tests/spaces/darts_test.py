@@ -20,6 +20,7 @@ from configs import darts as darts_config
 from freedarts_jax import errors
 from freedarts_jax import tree_util
 from freedarts_jax import zeros
+from freedarts_jax.search import checks
 from freedarts_jax.search import driver
 from freedarts_jax.spaces import darts
 from freedarts_jax.spaces import darts_genotype as dg
@@ -274,16 +275,44 @@ def test_one_hot_supernet_equals_discrete_network(genotype, bn_mode):
 # --- search -------------------------------------------------------------------
 
 
-@pytest.mark.slow  # one float32 compile of the full supernet: 1-3 minutes
-def test_train_mode_is_refused_on_the_full_supernet():
-  # The release's setting on the real 8-cell, C = 16 supernet: every path
-  # ends in an affine-free BN of one image, the pooled features are 0.
+@pytest.mark.parametrize('zeros_input', ['ones', 'data'])
+def test_train_mode_zeros_is_refused_by_the_config_check(zeros_input,
+                                                         monkeypatch):
+  """The release's setting, refused before anything is built or compiled."""
   config = darts_config.get_config()
-  config.update(bn_mode='train', dtype='float32', schedule='oneshot',
-                depthwise='conv')  # the faster compile; the values agree
-  with pytest.raises(errors.GuardError, match='bn_mode') as e:
+  config.update(bn_mode='train', zeros_input=zeros_input, data='synthetic')
+  monkeypatch.setattr(driver, '_draw', None)  # nothing built or compiled
+  with pytest.raises(errors.ConfigError, match='exactly zero') as e:
     driver.run_search(config)
-  assert e.value.reason == 'r_constant'
+  assert 'bn_mode=eval or none' in str(e.value)
+  assert 'float64' not in str(e.value).replace('in any dtype', '')
+  config.update(objective='snip', zeros_input='ones')  # a cross-entropy
+  checks.check(config)
+
+
+@pytest.mark.slow  # a float64 compile of a 3-cell supernet: about a minute
+def test_train_mode_makes_zeros_blind_to_alpha():
+  """Why the check refuses it: dR/dalpha = 0 in train mode.
+
+  With train-mode BatchNorm without affine parameters, R = batch size *
+  sum |classifier bias| and dR/dalpha = 0, for the all-ones image and for a
+  batch alike.
+  """
+  model = darts.Network(10, 4, 3, bn_mode='train')
+  init = zeros.make_init_fn(model, (8, 8, 3), darts.alpha_shapes(), 'normal',
+                            1.0)
+  with jax.enable_x64(True):
+    variables, alpha = init(jax.random.key(0))
+    mask = jax.tree.map(jnp.ones_like, alpha)
+    fc = variables['params']['classifier']['fc']
+    bias = float(jnp.sum(jnp.abs(fc['bias'])))
+    batch = jax.random.normal(jax.random.key(1), (3, 8, 8, 3))
+    for images, size in ((None, 1), (batch, 3)):
+      score = zeros.make_score_fn(model, (8, 8, 3), jnp.float64, images)
+      out = score(variables, alpha, mask)
+      np.testing.assert_allclose(float(out.r), size * bias, rtol=1e-12)
+      for s in out.scores.values():
+        assert float(jnp.max(s)) < 1e-12 * size * bias
 
 
 def test_odd_channels_and_unknown_stem_are_config_errors():

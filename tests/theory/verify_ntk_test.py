@@ -6,6 +6,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -58,3 +60,18 @@ def test_misspelt_config_field_is_a_clean_error(tmp_path):
   out = _cli(tmp_path, '--config.sead=1')
   assert out.returncode == 2
   assert 'sead' in out.stderr and 'Traceback' not in out.stderr
+
+
+@pytest.mark.parametrize('flag, says', [
+    ('--config.n=0', 'config.n must be an integer >= 2, got 0.'),
+    ('--config.rel_ridge=-2.0', 'config.rel_ridge must be a number >= 0, '
+     'got -2.0.'),
+    ('--config.experiments=', "config.experiments must name at least one "
+     "experiment, got ''; valid values: op, arch, stax."),
+])
+def test_bad_numbers_and_an_empty_list_exit_2_before_any_work(
+    tmp_path, flag, says):
+  out = _cli(tmp_path / 'run', flag)
+  assert out.returncode == 2
+  assert out.stderr.strip().splitlines() == [f'error: {says}']
+  assert not (tmp_path / 'run').exists()
