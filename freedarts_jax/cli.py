@@ -6,8 +6,11 @@ status 2 and no traceback: config values through `validation`'s helpers
 """
 
 from collections.abc import Callable
+import pathlib
 import re
 import sys
+from typing import Any
+from typing import NamedTuple
 
 from absl import app
 from absl import flags
@@ -85,6 +88,45 @@ def config_value(flag):
     return value
 
   return _config_errors(load)
+
+
+CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
+
+
+class RunFlags(NamedTuple):
+  """The flags every CLI has: --config, --workdir and --overwrite."""
+
+  config: Any  # the --config flag (`config_value` gives its config)
+  workdir: flags.FlagHolder
+  overwrite: flags.FlagHolder
+
+  def parsed_config(self, argv: list[str]):
+    """The config; positional arguments (argv[1:]) are a usage error."""
+    if len(argv) > 1:
+      raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+    return config_value(self.config)
+
+
+def define_run_flags(config_file: str, workdir_help: str,
+                     overwrite_help: str,
+                     workdir_required: bool = True) -> RunFlags:
+  """Defines --config (default configs/<config_file>), --workdir, --overwrite.
+
+  Args:
+    config_file: the default config's file name in the repository's
+      configs/ folder.
+    workdir_help: --workdir's help text.
+    overwrite_help: --overwrite's help text.
+    workdir_required: whether --workdir must be given.
+
+  Returns:
+    The three flags, in absl's global FLAGS.
+  """
+  return RunFlags(
+      define_config(str(CONFIGS / config_file)),
+      flags.DEFINE_string('workdir', None, workdir_help,
+                          required=workdir_required),
+      flags.DEFINE_bool('overwrite', False, overwrite_help))
 
 
 def parse_flags(argv: list[str],

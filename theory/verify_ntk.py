@@ -8,21 +8,15 @@ Writes DIR/report.json, DIR/report.md and DIR/*.png.
 
 import pathlib
 
-from absl import app
 from absl import flags
 
 from freedarts_jax import cli
 from freedarts_jax import runtime
 from theory import verify_ntk_lib
 
-_DEFAULT_CONFIG = (pathlib.Path(__file__).parent.parent / 'configs' /
-                   'theory_nb201.py')
-
-_CONFIG = cli.define_config(str(_DEFAULT_CONFIG))
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder.',
-                               required=True)
-_OVERWRITE = flags.DEFINE_bool(
-    'overwrite', False, 'Replace a finished run (DIR/report.md exists).')
+_FLAGS = cli.define_run_flags(
+    'theory_nb201.py', 'Output folder.',
+    'Replace a finished run (DIR/report.md exists).')
 _REPORT_ONLY = flags.DEFINE_bool(
     'report_only', False, 'Rebuild the statistics, plots and report.md from '
     'DIR/report.json without computing any NTK.')
@@ -30,15 +24,14 @@ _REPORT_ONLY = flags.DEFINE_bool(
 
 def main(argv):
   """Runs the NTK verification of --config (or rebuilds its report)."""
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  config = _FLAGS.parsed_config(argv)
   if _REPORT_ONLY.value:
-    verify_ntk_lib.rebuild(_WORKDIR.value)
-    print(f'wrote {pathlib.Path(_WORKDIR.value) / "report.md"}')
+    verify_ntk_lib.rebuild(_FLAGS.workdir.value)
+    print(f'wrote {pathlib.Path(_FLAGS.workdir.value) / "report.md"}')
     return
   runtime.enable_compilation_cache()
-  report = verify_ntk_lib.run(cli.config_value(_CONFIG), _WORKDIR.value,
-                              _OVERWRITE.value)
+  report = verify_ntk_lib.run(config, _FLAGS.workdir.value,
+                              _FLAGS.overwrite.value)
   print(f'wrote {report["written"]}')
 
 

@@ -8,9 +8,6 @@ Several processes (one per host): add --num_processes=P --process_id=I
 writes the outputs. Stopped runs resume from DIR/partial/.
 """
 
-import pathlib
-
-from absl import app
 from absl import flags
 import jax
 
@@ -19,14 +16,8 @@ from freedarts_jax import runtime
 from freedarts_jax.proxies import bench
 from freedarts_jax.proxies import report
 
-_DEFAULT_CONFIG = (pathlib.Path(__file__).parents[2] / 'configs' /
-                   'proxy_nb201.py')
-
-_CONFIG = cli.define_config(str(_DEFAULT_CONFIG))
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder.',
-                               required=True)
-_OVERWRITE = flags.DEFINE_bool('overwrite', False,
-                               'Replace an existing DIR/result.json.')
+_FLAGS = cli.define_run_flags('proxy_nb201.py', 'Output folder.',
+                              'Replace an existing DIR/result.json.')
 _COORDINATOR = flags.DEFINE_string(
     'coordinator_address', None, 'jax.distributed coordinator HOST:PORT.')
 _NUM_PROCESSES = flags.DEFINE_integer(
@@ -37,14 +28,13 @@ _PROCESS_ID = flags.DEFINE_integer('process_id', None,
 
 def main(argv):
   """Runs the proxy benchmark of --config and prints its report."""
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  config = cli.config_value(_CONFIG)
+  config = _FLAGS.parsed_config(argv)
   if _NUM_PROCESSES.value or _COORDINATOR.value:
     jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value,
                                _PROCESS_ID.value)
   runtime.enable_compilation_cache()
-  result = bench.run_proxy_bench(config, _WORKDIR.value, _OVERWRITE.value)
+  result = bench.run_proxy_bench(config, _FLAGS.workdir.value,
+                                 _FLAGS.overwrite.value)
   if result is not None:
     print(report.markdown(result['correlations'], result, result['timing']))
     print(f'wrote {result["written"]}')

@@ -33,14 +33,15 @@ from freedarts_jax import tree_util
 from freedarts_jax.init import torch_init
 from freedarts_jax.init import torch_init_fn
 from freedarts_jax.proxies import checks
+from freedarts_jax.proxies import executables
 from freedarts_jax.proxies import report as proxy_report
 from freedarts_jax.proxies import routed
 from freedarts_jax.proxies import store
 from freedarts_jax.spaces import nb201
 
-# Chunk functions and executables kept per process (LRU): each proxy of a
-# run needs one; a second run with the same settings reuses them.
-_CACHE_SIZE = 8
+# Chunk functions kept per process (LRU): each proxy of a run needs one; a
+# second run with the same settings reuses them.
+_CACHE_SIZE = executables.CACHE_SIZE
 # Settings that change a score: partial results are kept per combination.
 _SCORE_FIELDS = ('seed', 'limit', 'chunk', 'routed', 'batch_size', 'data',
                  'data_dir', 'init', 'dataset', 'channels', 'cells_per_stage',
@@ -253,7 +254,7 @@ def _score_proxy(proxy, config, setup, chunks, mine, partial, keys, batch,
     index = jax.device_put(index.astype(np.int32), cells_sharding)
     return (variables, keys['weights'], alphas, index, *batch)
 
-  compiled = _compile(fn, args(calls[0]))
+  compiled = executables.compile_cached(fn, args(calls[0]))
   timing['compile_s'] = time.perf_counter() - t0
   t0 = time.perf_counter()
   bar = tqdm.tqdm(total=len(todo), desc=proxy.name, unit='chunk',
@@ -272,37 +273,6 @@ def _score_proxy(proxy, config, setup, chunks, mine, partial, keys, batch,
   timing['score_s'] = time.perf_counter() - t0
   timing['per_cell_s'] = timing['score_s'] / max(timing['cells'], 1)
   return timing
-
-
-class _Lowering:
-  """fn and the arguments to compile it for.
-
-  As a cache key: fn and the arguments' shapes, dtypes and shardings.
-  """
-
-  def __init__(self, fn, args):
-    self.fn, self.args = fn, args
-    self.key = (fn, tuple(
-        (a.shape, str(a.dtype), getattr(a, 'sharding', None))
-        for a in jax.tree.leaves(args)))
-
-  def __hash__(self):
-    return hash(self.key)
-
-  def __eq__(self, other):
-    return self.key == other.key
-
-
-@functools.lru_cache(maxsize=_CACHE_SIZE)
-def _compiled(lowering: _Lowering):
-  compiled = lowering.fn.lower(*lowering.args).compile()
-  lowering.args = None  # the cache keeps the executable, not the arrays
-  return compiled
-
-
-def _compile(fn, args):
-  """fn compiled for args' shapes (the last _CACHE_SIZE are kept)."""
-  return _compiled(_Lowering(fn, args))
 
 
 def _merge(chosen, partials, chunks, wait_s: float) -> dict[str, dict]:

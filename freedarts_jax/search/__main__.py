@@ -8,34 +8,23 @@ With no flags it runs configs/nb201.py into a fresh folder under runs/.
 the proxies of the same names do (docs/design.md section 7).
 """
 
-import pathlib
-
-from absl import app
-from absl import flags
-
 from freedarts_jax import cli
 from freedarts_jax import runtime
 from freedarts_jax.search import driver
 from freedarts_jax.search import report
 
-_DEFAULT_CONFIG = pathlib.Path(__file__).parents[2] / 'configs' / 'nb201.py'
-
-_CONFIG = cli.define_config(str(_DEFAULT_CONFIG))
-_WORKDIR = flags.DEFINE_string(
-    'workdir', None, 'Output folder; default: a fresh folder under runs/.')
-_OVERWRITE = flags.DEFINE_bool(
-    'overwrite', False, 'Replace an existing DIR/result.json.')
+_FLAGS = cli.define_run_flags(
+    'nb201.py', 'Output folder; default: a fresh folder under runs/.',
+    'Replace an existing DIR/result.json.', workdir_required=False)
 
 
 def main(argv):
   """Runs the search of --config and prints the result."""
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  config = cli.config_value(_CONFIG)
-  workdir = _WORKDIR.value or runtime.fresh_workdir(
+  config = _FLAGS.parsed_config(argv)
+  workdir = _FLAGS.workdir.value or runtime.fresh_workdir(
       'runs', f'{config.space}-{config.dataset}-seed{config.seed}')
   runtime.enable_compilation_cache()
-  result = driver.run_search(config, workdir, _OVERWRITE.value)
+  result = driver.run_search(config, workdir, _FLAGS.overwrite.value)
   print(report.format_result(result))
   print(f'wrote {result["written"]}')
 

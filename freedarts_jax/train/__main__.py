@@ -8,8 +8,6 @@ DARTS's Genotype(...) text. A restart with the same --workdir resumes from
 the last epoch's checkpoint.
 """
 
-import pathlib
-
 from absl import app
 from absl import flags
 from absl import logging
@@ -18,28 +16,22 @@ from freedarts_jax import cli
 from freedarts_jax import runtime
 from freedarts_jax.train import loop
 
-_DEFAULT_CONFIG = (pathlib.Path(__file__).parent.parent.parent / 'configs' /
-                   'train_cifar10.py')
-
-_CONFIG = cli.define_config(str(_DEFAULT_CONFIG))
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder (required); '
-                               'a restart in it resumes.')
-_OVERWRITE = flags.DEFINE_bool(
-    'overwrite', False, 'Write result.json again over a finished run.')
+_FLAGS = cli.define_run_flags(
+    'train_cifar10.py', 'Output folder (required); a restart in it resumes.',
+    'Write result.json again over a finished run.', workdir_required=False)
 
 
 def main(argv):
   """Trains the network of --config in --workdir (resuming there)."""
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  config = cli.config_value(_CONFIG)
-  if not _WORKDIR.value:
+  config = _FLAGS.parsed_config(argv)
+  if not _FLAGS.workdir.value:
     raise app.UsageError('--workdir is required (checkpoints and '
                          'result.json go there).')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # orbax logs every file at INFO
   runtime.enable_compilation_cache()
-  result = loop.run_training(config, _WORKDIR.value, _OVERWRITE.value)
+  result = loop.run_training(config, _FLAGS.workdir.value,
+                           _FLAGS.overwrite.value)
   print(f'{result["genotype"]["space"]} genotype, {result["params"]:,} '
         f'parameters (auxiliary head excluded), {result["epochs"]} epochs on '
         f'{result["dataset"]}: final test accuracy {result["final_acc"]:.2f} '
