@@ -36,6 +36,7 @@ import ml_collections
 import numpy as np
 
 from freedarts_jax import errors
+from freedarts_jax import validation
 from freedarts_jax.search import costs
 from freedarts_jax.spaces import darts_genotype
 from freedarts_jax.spaces import nb201
@@ -372,10 +373,8 @@ def check(config: ml_collections.ConfigDict, space: Space) -> None:
       metric without a budget, a budget that is not a positive number, or
       one below the smallest architecture of the space (named).
   """
+  validation.choice(config, 'budget_metric', METRICS)
   metric, limit = config.budget_metric, config.budget
-  if metric not in METRICS:
-    raise errors.ConfigError('config.budget_metric: ' + errors.one_of(
-        'budget metric', metric, METRICS))
   if limit is not None and (
       isinstance(limit, bool) or not isinstance(limit, (int, float))
       or not math.isfinite(limit) or limit <= 0):
