@@ -8,6 +8,8 @@ checkpoint and finishes with the parameters an uninterrupted run would have.
 At the end: workdir/result.json.
 """
 
+from collections.abc import Callable
+import dataclasses
 import json
 import pathlib
 import time
@@ -129,6 +131,145 @@ def _evaluate(evaluate, state, pipeline, sharding) -> tuple[float, float]:
           100.0 * sum(float(t['correct']) for t in totals) / count)
 
 
+@dataclasses.dataclass
+class _Run:
+  """What the epochs of a run share, fixed before the first one."""
+
+  config: ml_collections.ConfigDict
+  workdir: pathlib.Path
+  arch: model_lib.Arch
+  num_devices: int
+  num_classes: int
+  image_size: int
+  steps: int  # per epoch
+  recipe: steps_lib.Recipe
+  train_step: Callable
+  eval_step: Callable
+  sharding: NamedSharding  # a batch's, split over the devices
+  sources: tuple  # the train and test splits (data.load)
+  pipeline: data.Pipeline | None = None  # opened once the state is restored
+
+  @property
+  def metrics_path(self) -> pathlib.Path:
+    return self.workdir / 'metrics.jsonl'
+
+  def evaluate(self, state) -> tuple[float, float]:
+    """(test loss, test accuracy in %) of state on the whole test split."""
+    return _evaluate(self.eval_step, state, self.pipeline, self.sharding)
+
+  def write_metrics(self, history: list[dict]) -> None:
+    runtime.write_text(self.metrics_path, ''.join(
+        json.dumps(r) + '\n' for r in history))
+
+
+def _prepare(config, workdir: pathlib.Path, overwrite: bool
+             ) -> tuple[_Run, dict]:
+  """Checks config and workdir, builds the steps; (run, initial state)."""
+  validation.integer(config, 'devices', 0, note=' (0: all)')
+  mesh = _mesh(config.devices)
+  arch = check(config, mesh.devices.size)
+  _check_workdir(workdir, config, overwrite)
+  train_src, test_src = data.load(config, 'train'), data.load(config, 'test')
+  image_size = (config.image_size if config.dataset in (
+      'synthetic', 'imagenet2012') else data.DATASETS[config.dataset][0])
+  steps = data.steps_per_epoch(len(train_src), config.batch_size,
+                               config.steps_per_epoch)
+  if steps == 0:
+    raise errors.ConfigError(
+        f'config.batch_size={config.batch_size} is larger than the '
+        f'{len(train_src)} training examples.')
+  num_classes = train_src.num_classes
+  train_model = model_lib.build(arch, config, num_classes, 'train')
+  eval_model = model_lib.build(arch, config, num_classes, 'eval')
+  recipe = steps_lib.Recipe.from_config(config, steps)
+  train_step, eval_step, tx = steps_lib.make_steps(
+      train_model, eval_model, recipe, mesh)
+  runtime.write_json(workdir / 'config.json', config.to_dict())
+  state = jax.device_put(_init_state(train_model, tx, config, image_size),
+                         NamedSharding(mesh, P()))
+  return _Run(config, workdir, arch, mesh.devices.size, num_classes,
+              image_size, steps, recipe, train_step, eval_step,
+              NamedSharding(mesh, P('data')), (train_src, test_src)), state
+
+
+def _train_epoch(run: _Run, state, epoch: int
+                 ) -> tuple[dict, float, float, float | None, float]:
+  """One epoch's steps (a tqdm bar with loss, accuracy and images/s).
+
+  Returns:
+    (state, train loss, train accuracy in %, images/s after the first step
+    or None, seconds to the end of the first step: its compile).
+  """
+  config, steps = run.config, run.steps
+  t_epoch, seen, t0, logged = time.perf_counter(), 0, None, []
+  first_step_s = None
+  bar = tqdm.tqdm(total=steps, desc=f'epoch {epoch + 1}/{config.epochs}',
+                  unit='step', leave=False)
+  for i, (images, labels) in enumerate(
+      run.pipeline.train_batches(epoch, steps)):
+    state, m = run.train_step(state, jax.device_put(images, run.sharding),
+                              jax.device_put(labels, run.sharding))
+    logged.append(m)
+    if t0 is None:  # the first step compiles: time from its end
+      jax.block_until_ready(m)
+      first_step_s = time.perf_counter() - t_epoch
+      t0 = time.perf_counter()
+    else:
+      seen += len(labels)
+    bar.update(1)
+    if (i + 1) % config.log_every == 0 or i + 1 == steps:
+      loss, acc = _train_metrics(logged, len(logged) * config.batch_size)
+      rate = seen / max(time.perf_counter() - t0, 1e-9)
+      bar.set_postfix(loss=f'{loss:.3f}', acc=f'{acc:.1f}',
+                      img_s=f'{rate:.0f}')
+  bar.close()
+  loss, acc = _train_metrics(logged, steps * config.batch_size)
+  rate = seen / max(time.perf_counter() - t0, 1e-9) if seen else None
+  return state, loss, acc, rate, first_step_s
+
+
+def _train_metrics(logged: list[dict], examples: int) -> tuple[float, float]:
+  """(mean loss, accuracy in %) of the steps' metrics over `examples`."""
+  got = jax.device_get(logged)
+  return (float(np.mean([float(g['loss']) for g in got])),
+          100 * sum(int(g['correct']) for g in got) / examples)
+
+
+def _epochs(run: _Run, state, ckpt, history: list[dict], start: int,
+            last: int) -> tuple[dict, float | None, list[float]]:
+  """Epochs start..last-1, each checkpointed, then its metrics line.
+
+  Returns:
+    (state, the first step's compile seconds or None, images/s per epoch).
+  """
+  config, compile_s, rates = run.config, None, []
+  for epoch in range(start, last):
+    t_epoch = time.perf_counter()
+    state, train_loss, train_acc, rate, first_step_s = _train_epoch(
+        run, state, epoch)
+    compile_s = first_step_s if compile_s is None else compile_s
+    if rate:
+      rates.append(rate)
+    test_loss, test_acc = run.evaluate(state)
+    ckpt.save(epoch + 1, args=ocp.args.StandardSave(state))
+    at = epoch * run.steps
+    history.append({
+        'epoch': epoch + 1, 'step': int(state['step']),
+        'lr': float(steps_lib.learning_rate(run.recipe, at)),
+        'drop_path': float(steps_lib.drop_path_rate(run.recipe, at)),
+        'train_loss': train_loss, 'train_acc': train_acc,
+        'test_loss': test_loss, 'test_acc': test_acc,
+        'images_per_s': rate, 'epoch_s': time.perf_counter() - t_epoch})
+    ckpt.wait_until_finished()  # the checkpoint first, then its metrics
+    run.write_metrics(history)
+    tqdm.tqdm.write(
+        f'epoch {epoch + 1}/{config.epochs}: train loss {train_loss:.4f} '
+        f'acc {train_acc:.2f} %, test loss {test_loss:.4f} acc '
+        f'{test_acc:.2f} %, ' + (f'{rate:.0f} images/s' if rate else
+                                 'compiling'))
+  return state, compile_s, rates
+
+
 def run_training(config: ml_collections.ConfigDict, workdir,
                  overwrite: bool = False, stop_after: int | None = None
                  ) -> dict:
@@ -147,33 +288,7 @@ def run_training(config: ml_collections.ConfigDict, workdir,
   """
   t_start = time.perf_counter()
   workdir = pathlib.Path(workdir)
-  validation.integer(config, 'devices', 0, note=' (0: all)')
-  mesh = _mesh(config.devices)
-  num_devices = mesh.devices.size
-  arch = check(config, num_devices)
-  _check_workdir(workdir, config, overwrite)
-  train_src, test_src = data.load(config, 'train'), data.load(config, 'test')
-  image_size = (config.image_size if config.dataset in (
-      'synthetic', 'imagenet2012') else data.DATASETS[config.dataset][0])
-  num_classes = train_src.num_classes
-  steps = data.steps_per_epoch(len(train_src), config.batch_size,
-                               config.steps_per_epoch)
-  if steps == 0:
-    raise errors.ConfigError(
-        f'config.batch_size={config.batch_size} is larger than the '
-        f'{len(train_src)} training examples.')
-  train_model = model_lib.build(arch, config, num_classes, 'train')
-  eval_model = model_lib.build(arch, config, num_classes, 'eval')
-  recipe = steps_lib.Recipe.from_config(config, steps)
-  train_step, eval_step, tx = steps_lib.make_steps(
-      train_model, eval_model, recipe, mesh)
-  replicated = NamedSharding(mesh, P())
-  sharding = NamedSharding(mesh, P('data'))
-  runtime.write_json(workdir / 'config.json', config.to_dict())
-  state = jax.device_put(_init_state(train_model, tx, config, image_size),
-                         replicated)
-  params, params_aux = model_lib.count_params(state)
-
+  run, state = _prepare(config, workdir, overwrite)
   ckpt = ocp.CheckpointManager(
       (workdir / 'checkpoints').absolute(),
       options=ocp.CheckpointManagerOptions(
@@ -182,94 +297,52 @@ def run_training(config: ml_collections.ConfigDict, workdir,
   if start:
     state = ckpt.restore(start, args=ocp.args.StandardRestore(state))
     tqdm.tqdm.write(f'resumed from the checkpoint of epoch {start}')
-  metrics_path = workdir / 'metrics.jsonl'
-  history = _read_metrics(metrics_path, start)
-  pipeline = data.Pipeline(config, train_src, test_src, config.workers)
-  compile_s, rates = None, []
+  history = _read_metrics(run.metrics_path, start)
+  run.pipeline = data.Pipeline(config, *run.sources, config.workers)
   last = min(config.epochs, stop_after or config.epochs)
   try:
-    for epoch in range(start, last):
-      t_epoch, seen, t0, logged = time.perf_counter(), 0, None, []
-      bar = tqdm.tqdm(total=steps, desc=f'epoch {epoch + 1}/{config.epochs}',
-                      unit='step', leave=False)
-      for i, (images, labels) in enumerate(
-          pipeline.train_batches(epoch, steps)):
-        state, m = train_step(state, jax.device_put(images, sharding),
-                              jax.device_put(labels, sharding))
-        logged.append(m)
-        if t0 is None:  # the first step compiles: time from its end
-          jax.block_until_ready(m)
-          if compile_s is None:
-            compile_s = time.perf_counter() - t_epoch
-          t0 = time.perf_counter()
-        else:
-          seen += len(labels)
-        bar.update(1)
-        if (i + 1) % config.log_every == 0 or i + 1 == steps:
-          got = jax.device_get(logged)
-          loss = np.mean([float(g['loss']) for g in got])
-          acc = 100 * sum(int(g['correct']) for g in got) / (
-              len(got) * config.batch_size)
-          rate = seen / max(time.perf_counter() - t0, 1e-9)
-          bar.set_postfix(loss=f'{loss:.3f}', acc=f'{acc:.1f}',
-                          img_s=f'{rate:.0f}')
-      bar.close()
-      got = jax.device_get(logged)
-      train_loss = float(np.mean([float(g['loss']) for g in got]))
-      train_acc = 100 * sum(int(g['correct']) for g in got) / (
-          steps * config.batch_size)
-      rate = seen / max(time.perf_counter() - t0, 1e-9) if seen else None
-      if rate:
-        rates.append(rate)
-      test_loss, test_acc = _evaluate(eval_step, state, pipeline, sharding)
-      ckpt.save(epoch + 1, args=ocp.args.StandardSave(state))
-      history.append({
-          'epoch': epoch + 1, 'step': int(state['step']),
-          'lr': float(steps_lib.learning_rate(recipe, epoch * steps)),
-          'drop_path': float(steps_lib.drop_path_rate(recipe, epoch * steps)),
-          'train_loss': train_loss, 'train_acc': train_acc,
-          'test_loss': test_loss, 'test_acc': test_acc,
-          'images_per_s': rate, 'epoch_s': time.perf_counter() - t_epoch})
-      ckpt.wait_until_finished()  # the checkpoint first, then its metrics
-      runtime.write_text(metrics_path, ''.join(
-          json.dumps(r) + '\n' for r in history))
-      tqdm.tqdm.write(
-          f'epoch {epoch + 1}/{config.epochs}: train loss {train_loss:.4f} '
-          f'acc {train_acc:.2f} %, test loss {test_loss:.4f} acc '
-          f'{test_acc:.2f} %, ' + (f'{rate:.0f} images/s' if rate else
-                                   'compiling'))
+    state, compile_s, rates = _epochs(run, state, ckpt, history, start, last)
     if last == config.epochs and (
         not history or history[-1]['epoch'] != config.epochs):
       # Killed after the last checkpoint but before its metrics line.
-      test_loss, test_acc = _evaluate(eval_step, state, pipeline, sharding)
+      test_loss, test_acc = run.evaluate(state)
       history.append({'epoch': config.epochs, 'step': int(state['step']),
                       'test_loss': test_loss, 'test_acc': test_acc})
-      runtime.write_text(metrics_path, ''.join(
-          json.dumps(r) + '\n' for r in history))
+      run.write_metrics(history)
   finally:
     ckpt.wait_until_finished()
     ckpt.close()
-    pipeline.close()
+    run.pipeline.close()
   if last < config.epochs:
     return None
+  result = _result(run, state, history, rates, compile_s, start, t_start)
+  path = runtime.save_json(runtime.result_path(workdir), result)
+  return {**result, 'written': str(path)}
+
+
+def _result(run: _Run, state, history: list[dict], rates: list[float],
+            compile_s: float | None, start: int, t_start: float) -> dict:
+  """result.json's content for a finished run."""
+  config = run.config
+  params, params_aux = model_lib.count_params(state)
   best = max(history, key=lambda r: r['test_acc'])
-  result = {
-      'genotype': arch.describe(),
+  return {
+      'genotype': run.arch.describe(),
       'params': params,
       'params_with_auxiliary': params_aux,
       'params_note': 'DARTS convention: the auxiliary head is excluded',
       'dataset': config.dataset,
-      'num_classes': num_classes,
-      'image_size': image_size,
+      'num_classes': run.num_classes,
+      'image_size': run.image_size,
       'epochs': config.epochs,
-      'steps_per_epoch': steps,
+      'steps_per_epoch': run.steps,
       'final_acc': history[-1]['test_acc'],
       'final_loss': history[-1]['test_loss'],
       'best_acc': best['test_acc'],
       'best_epoch': best['epoch'],
       'images_per_s': float(np.median(rates)) if rates else None,
       'dtype': config.dtype,
-      'devices': num_devices,
+      'devices': run.num_devices,
       'resumed_from_epoch': start,
       'timing': {'compile_s': compile_s,
                  'total_s': time.perf_counter() - t_start},
@@ -277,5 +350,3 @@ def run_training(config: ml_collections.ConfigDict, workdir,
       'versions': runtime.versions(_PACKAGES),
       'config': config.to_dict(),
   }
-  path = runtime.save_json(runtime.result_path(workdir), result)
-  return {**result, 'written': str(path)}
