@@ -33,7 +33,6 @@ import sys
 import tempfile
 import time
 
-from absl import app
 from absl import flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -44,6 +43,7 @@ import numpy as np
 import train_speed
 
 from benchmarks import common
+from freedarts_jax import cli
 from freedarts_jax import data
 from freedarts_jax import nb201_table
 from freedarts_jax import proxies
@@ -196,4 +196,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)  # float64 on, as in the proxy benchmark (naswot's logdet)
