@@ -102,7 +102,7 @@ def run_nb201() -> dict:
     if _SCHEDULE.value:
       config.schedule = _SCHEDULE.value
     result, record = _search(config)
-    column = nb201_table.TEST_COLUMN[dataset]
+    column = nb201_table.ACCURACIES[dataset].column
     seeds = []
     for cell, fields in zip(result['ensemble']['cells'],
                             result['budget']['seeds']):

@@ -99,9 +99,9 @@ def _score_fn(case: str, tiny: bool, record: dict):
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 
+  from freedarts_jax import dtypes  # pylint: disable=g-import-not-at-top
   from freedarts_jax import spaces  # pylint: disable=g-import-not-at-top
   from freedarts_jax import zeros  # pylint: disable=g-import-not-at-top
-  from freedarts_jax.search import driver  # pylint: disable=g-import-not-at-top
   from freedarts_jax.search import objectives  # pylint: disable=g-import-not-at-top
 
   objective = case if case in OBJECTIVES else 'zeros'
@@ -113,15 +113,13 @@ def _score_fn(case: str, tiny: bool, record: dict):
   hw, num_classes = space.datasets[config.dataset]
   hw = space.input_size(config) if space.input_size else hw
   shape = (hw, hw, 3)
-  dtype = driver.auto_float32(config.bn_mode, objective)
-  if dtype == driver.SCALED and not space.scalable:
-    dtype = 'float32'
+  dtype = dtypes.attempts(config, space)[0]  # the search's first try
   record.update(dtype=dtype, config=config.to_dict())
-  model = space.build(config, num_classes, scaled=dtype == driver.SCALED)
+  model = space.build(config, num_classes, scaled=dtype == dtypes.SCALED)
   variables, alpha = zeros.make_init_fn(
       model, shape, space.alpha_shapes, config.alpha_init,
       config.alpha_scale)(jax.random.key(config.seed))
-  compute = jnp.dtype(zeros.COMPUTE_DTYPES[dtype])
+  compute = jnp.dtype(dtypes.COMPUTE_DTYPES[dtype])
   if objective == 'zeros':
     fn = zeros.make_score_fn(model, shape, compute)
   else:
