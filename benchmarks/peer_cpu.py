@@ -178,8 +178,8 @@ def main(argv):
   setup = proxies.Setup()
   indices = np.sort(np.random.default_rng(0).choice(
       nb201_table.SIZE, _CELLS.value, replace=False))
-  x, y = data.gaussian_batch(jax.random.key(1), _BATCH.value, setup.input_shape,
-                       setup.num_classes)
+  x, y = data.gaussian_batch(jax.random.key(1), _BATCH.value,
+                             setup.input_shape, setup.num_classes)
   record = {**common.provenance(), 'loadavg_start': os.getloadavg(),
             'batch': _BATCH.value, 'threads': 2, 'dtype': 'float32',
             'xla_flags': os.environ.get('XLA_FLAGS', ''), 'proxies': {}}
