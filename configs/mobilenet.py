@@ -10,7 +10,7 @@ FLOPs (multiply-adds) of the found ImageNet network.
 The release's variant scores ZEROS on a batch of ImageNet images and
 multiplies R by ProxylessNAS's 'mul#log' FLOPs penalty, 0.2 * (log F /
 log 475e6) ** 0.3, F the alpha-weighted expected FLOPs of the mixed network
-(freedarts_jax/penalties.py), before the gradient:
+(freedarts_jax/search/penalties.py), before the gradient:
 
   python -m freedarts_jax.search --config=configs/mobilenet.py --workdir=DIR \
       --config.zeros_input=data --config.flops_penalty=mul#log

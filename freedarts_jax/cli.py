@@ -6,6 +6,7 @@ status 2 and no traceback: config values through `validation`'s helpers
 """
 
 from collections.abc import Callable
+import logging
 import pathlib
 import re
 import sys
@@ -36,7 +37,24 @@ def _flag_error(e: flags.Error, flag_values: flags.FlagValues) -> str:
     kind = _KINDS.get(flag_values[found.group(1)].flag_type())
     if kind:
       return f'{found.group(1)} must be {kind}, got {found.group(2)!r}.'
-  return f'{e}. Pass --helpshort to see the flags.'
+  text = re.sub(r'\s*\?$', '?', str(e).strip())  # absl: 'Did you mean: x ?'
+  end = '' if text.endswith(('.', '?')) else '.'
+  return f'{text}{end} Pass --helpshort to see the flags.'
+
+
+def _unknown_field(error: str) -> str:
+  """One line for ml_collections' error on a misspelt config field.
+
+  It raises e.g. `'sead' Did you mean "seed" instead of "sead"?` (a close
+  match) or `sead` (none).
+  """
+  text = error.strip('\'"').replace('\\n', ' ').replace('\\', '')
+  found = re.match(r"'?([\w.]+)'?(?:\s+Did you mean \"([\w.]+)\")?", text)
+  if not found:
+    return f'unknown config field: {text}'
+  hint = f' (did you mean {found.group(2)}?)' if found.group(2) else ''
+  return (f'unknown config field {found.group(1)!r}{hint}; the config file '
+          'lists the valid fields, one per line with a comment.')
 
 
 def _config_errors(call, *args, known: flags.FlagValues = flags.FLAGS,
@@ -53,9 +71,7 @@ def _config_errors(call, *args, known: flags.FlagValues = flags.FLAGS,
   except flags.Error as e:
     _fail(_flag_error(e, known))
   except (AttributeError, KeyError) as e:
-    msg = str(e).strip('\'"').replace('\\n', ' ').replace('\\', '')
-    _fail(f'unknown config field: {msg}. The config file lists the valid '
-          'fields, one per line with a comment.')
+    _fail(_unknown_field(str(e)))
   except (OSError, SyntaxError, TypeError, ValueError) as e:
     _fail(f'could not load the config: {e}')
 
@@ -150,5 +166,8 @@ def run(main: Callable[[list[str]], None]) -> None:
   it (importing the package does not).
   """
   jax.config.update('jax_enable_x64', True)
+  # JAX logs at INFO that it found no TPU: not news on CPU or GPU, and a
+  # line before every error message.
+  logging.getLogger('jax._src.xla_bridge').setLevel(logging.WARNING)
 
   app.run(lambda argv: guard(main, argv), flags_parser=parse_flags)
