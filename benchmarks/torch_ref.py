@@ -275,6 +275,8 @@ def fisher(net, x, y):
     h.remove()
   total = 0.0
   for a in acts:
+    if a.grad is None:  # an op whose output never reaches the loss: 0
+      continue
     g = a * a.grad
     g = g.sum(dim=(2, 3)) if g.dim() == 4 else g
     total += 0.5 * g.pow(2).mean(0).sum().item()
