@@ -92,3 +92,29 @@ def test_probe_zeros_cover_every_conv_and_the_classifier():
   convs = 1 + 3 * 2 + 6 * 3 * setup.cells_per_stage  # stem, blocks, edges
   assert len(jax.tree.leaves(probes)) == convs + 1
   assert all(q.shape[0] == x.shape[0] for q in jax.tree.leaves(probes))
+
+
+@pytest.mark.parametrize('bn_mode', ['train', 'eval'])
+@pytest.mark.parametrize('op', range(len(nb201.OPS)))
+def test_the_edge_switch_vjp_equals_autodiff_of_the_switch(op, bn_mode):
+  # pylint: disable=protected-access
+  # float64 (conftest): the lean VJP reruns the op; only rounding may differ.
+  keys = jax.random.split(jax.random.key(op), 8)
+  h = jax.random.normal(keys[0], (3, 5, 5, 2), jnp.float64)
+  e = {'probe': jax.random.normal(keys[1], (3, 1, 1, 2), jnp.float64)}
+  for i, (conv, k) in enumerate((('nor_conv_1x1', 1), ('nor_conv_3x3', 3))):
+    e[conv] = {'kernel': jax.random.normal(keys[2 + i], (k, k, 2, 2),
+                                           jnp.float64),
+               'mean': jax.random.normal(keys[4 + i], (2,), jnp.float64),
+               'var': jnp.exp(jax.random.normal(keys[6 + i], (2,),
+                                                jnp.float64))}
+  g = jnp.cos(jnp.arange(h.size, dtype=jnp.float64)).reshape(h.shape)
+  assert h.dtype == jnp.float64
+  lean, lean_vjp = jax.vjp(
+      lambda h, e: cell_net._switch(bn_mode, jnp.int32(op), h, e), h, e)
+  plain, plain_vjp = jax.vjp(lambda h, e: jax.lax.switch(
+      op, cell_net._branches(bn_mode), h, e), h, e)
+  np.testing.assert_array_equal(lean, plain)
+  for got, want in zip(jax.tree.leaves(lean_vjp(g)),
+                       jax.tree.leaves(plain_vjp(g))):
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
