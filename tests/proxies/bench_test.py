@@ -255,3 +255,22 @@ def test_cifar10_batch_from_tfds_mock_data(tmp_path):
   assert note == 'cifar10 (tfds train split, 4 images)'
   assert x.shape == (4, 32, 32, 3) and x.dtype == np.float32
   assert y.dtype == np.int32
+
+
+def test_data_proxies_compile_with_the_cpu_options():
+  # XLA's YNNPACK fusions (jax 0.10.2's default on CPU) are off in the
+  # data-dependent proxies' executables on CPU, and only there.
+  assert proxies.compiler_options('gpu') is None
+  setup = proxies.Setup(dataset='imagenet16', channels=4, cells_per_stage=1)
+  proxy = proxies.get('grad_norm')
+  mesh = jax.make_mesh((1,), ('cells',), devices=jax.devices('cpu')[:1])
+  fn = bench.make_chunk_fn(proxy, setup, 'shared', mesh, 1)
+  variables = bench._variables(  # pylint: disable=protected-access
+      proxy, setup, jax.random.key(0))
+  cells = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('cells'))
+  alphas = jax.device_put(np.zeros((1, 6, 5), np.float32), cells)
+  index = jax.device_put(np.zeros((1,), np.int32), cells)
+  x = np.zeros((2, *setup.input_shape), np.float32)
+  hlo = fn.lower(variables, jax.random.key(0), alphas, index, x,
+                 np.zeros((2,), np.int32)).compile().as_text()
+  assert 'convolution' in hlo and '__ynn_fusion' not in hlo
