@@ -131,17 +131,20 @@ def _switch_bwd(bn_mode, residuals, g):
 _switch.defvjp(_switch_fwd, _switch_bwd)
 
 
-def _edge(variables, name, h, op, bn_mode, probe):
-  """The op `op` (traced index into nb201.OPS) of one edge on node h."""
+def _edge(variables, name, h, op, switch, probe):
+  """The op `op` (traced index into nb201.OPS) of one edge on node h.
+
+  switch: (op, h, e) -> the op's output (`_switch` or a plain switch).
+  """
   e = {'probe': probe}
   for conv in ('nor_conv_1x1', 'nor_conv_3x3'):
     stats = variables.get('batch_stats', {}).get(f'{name}_{conv}', {})
     e[conv] = {'kernel': variables['params'][f'{name}_{conv}']['kernel'],
                'mean': stats.get('mean'), 'var': stats.get('var')}
-  return _switch(bn_mode, op, h, e)
+  return switch(op, h, e)
 
 
-def _cell(variables, x, ops, bn_mode, probes, codes):
+def _cell(variables, x, ops, switch, probes, codes):
   """One NB201 cell and its NASWOT codes.
 
   ops (6,) int; NASWOT codes: node j once per chosen conv op reading it
@@ -154,7 +157,7 @@ def _cell(variables, x, ops, bn_mode, probes, codes):
       if to == i:
         name = f'edge{to}_{frm}'
         probe = None if probes is None else probes[name]
-        total = total + _edge(variables, name, nodes[frm], ops[e], bn_mode,
+        total = total + _edge(variables, name, nodes[frm], ops[e], switch,
                               probe)
     nodes.append(total)
   for j in range(nb201.NUM_NODES - 1):
@@ -165,7 +168,8 @@ def _cell(variables, x, ops, bn_mode, probes, codes):
 
 
 def apply(setup: Setup, variables: dict, x: jax.Array, ops: jax.Array,
-          bn_mode: str = 'train', probes: dict | None = None):
+          bn_mode: str = 'train', probes: dict | None = None,
+          lean_vjp: bool = True):
   """Logits of the network of one cell, and its ReLU inputs.
 
   Args:
@@ -177,11 +181,20 @@ def apply(setup: Setup, variables: dict, x: jax.Array, ops: jax.Array,
     bn_mode: BatchNorm mode of every BatchNorm.
     probes: None, or `probe_zeros(...)`: every conv and linear output is
       scaled by (1 + q) (layers.probe), for the Fisher proxy.
+    lean_vjp: each edge's switch with `_switch`'s VJP (first-order
+      gradients: the fast form), or autodiff's (second order: grasp's
+      Hessian-vector product through `_switch` took over 13 minutes to
+      compile, against about 4 through the plain switch).
 
   Returns:
     logits (B, classes) and a list of (ReLU input (B, ...), how many ReLUs
     read it (a traced count for the cell nodes)), NASWOT's codes.
   """
+  if lean_vjp:
+    switch = functools.partial(_switch, bn_mode)
+  else:
+    def switch(op, h, e):
+      return jax.lax.switch(op, _branches(bn_mode), h, e)
   codes = []
   c = setup.channels
   x = _module(layers.Conv(c, 3), variables, 'stem_conv', probes, x, codes)
@@ -193,7 +206,7 @@ def apply(setup: Setup, variables: dict, x: jax.Array, ops: jax.Array,
                   probes, x, codes)
     for i in range(setup.cells_per_stage):
       name = f'stage{stage}_cell{i}'
-      x = _cell(_sub(variables, name, None), x, ops, bn_mode,
+      x = _cell(_sub(variables, name, None), x, ops, switch,
                 None if probes is None else probes[name], codes)
   x = _module(layers.BatchNorm(bn_mode), variables, 'lastact_bn', None, x,
               codes)

@@ -73,7 +73,7 @@ def make_grasp(setup: Setup):
   Hessian-vector product, the gradient of g . dL/dtheta (reverse over
   reverse: the cell network's convolutions have a custom VJP).
   """
-  net = nets.of(setup, 'float64')
+  net = nets.of(setup, 'float64', second_order=True)
 
   def score(variables, alpha, batch):
     loss, v, _, _ = _loss_fn(net, variables, alpha, batch)

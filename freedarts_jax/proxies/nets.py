@@ -59,8 +59,10 @@ def relu_multiplicity(path, alpha_cell) -> jax.Array | float:
              if frm == j for o in convs)
 
 
-def supernet(setup: Setup, bn_mode: str, dtype) -> Net:
+def supernet(setup: Setup, bn_mode: str, dtype, second_order: bool = False
+             ) -> Net:
   """The one-hot NB201 supernet (spaces/nb201.py)."""
+  del second_order  # autodiff throughout
   model = setup.model(bn_mode)
 
   def apply(variables, x, alpha, probes=None):
@@ -80,12 +82,14 @@ def supernet(setup: Setup, bn_mode: str, dtype) -> Net:
   return Net(apply, probes, jnp.dtype(dtype))
 
 
-def cell(setup: Setup, bn_mode: str, dtype) -> Net:
+def cell(setup: Setup, bn_mode: str, dtype, second_order: bool = False
+         ) -> Net:
   """The network of the cell alone (cell_net.py)."""
 
   def apply(variables, x, alpha, probes=None):
     ops = jnp.argmax(alpha['cell'], axis=-1)  # (6,); padding: all 'none'
-    return cell_net.apply(setup, variables, x, ops, bn_mode, probes)
+    return cell_net.apply(setup, variables, x, ops, bn_mode, probes,
+                          lean_vjp=not second_order)
 
   def probes(variables, x, alpha):
     del variables, alpha
@@ -94,11 +98,15 @@ def cell(setup: Setup, bn_mode: str, dtype) -> Net:
   return Net(apply, probes, jnp.dtype(dtype))
 
 
-def of(setup: Setup, dtype: str, bn_mode: str = 'train') -> Net:
+def of(setup: Setup, dtype: str, bn_mode: str = 'train',
+       second_order: bool = False) -> Net:
   """The cell's network if setup.routed, else the one-hot supernet.
 
   In setup.data_dtype, or `dtype` (the proxy's own) where that is 'auto'.
+  second_order: the proxy differentiates a gradient (grasp): the cell
+  network's switches keep autodiff's VJP (cell_net.apply's lean_vjp).
   """
   if setup.data_dtype != 'auto':
     dtype = setup.data_dtype
-  return (cell if setup.routed else supernet)(setup, bn_mode, dtype)
+  return (cell if setup.routed else supernet)(setup, bn_mode, dtype,
+                                              second_order)
