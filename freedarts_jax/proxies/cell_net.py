@@ -104,9 +104,15 @@ def _branches(bn_mode: str) -> list:
           lambda h, e: layers.avg_pool(h, 3, 1)]
 
 
+def _plain_switch(bn_mode: str, op: jax.Array, h: jax.Array, e: dict
+                  ) -> jax.Array:
+  """The op `op` of `_branches(bn_mode)` on (h, e); autodiff's VJP."""
+  return jax.lax.switch(op, _branches(bn_mode), h, e)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _switch(bn_mode: str, op: jax.Array, h: jax.Array, e: dict) -> jax.Array:
-  """jax.lax.switch(op, _branches(bn_mode), h, e), with a lean VJP.
+  """`_plain_switch` with a lean VJP.
 
   Autodiff of a switch makes every branch return the union of all
   branches' residuals, zero-filled where a branch has none: per edge about
@@ -115,11 +121,11 @@ def _switch(bn_mode: str, op: jax.Array, h: jax.Array, e: dict) -> jax.Array:
   inputs alone, and the backward pass is a switch that reruns the chosen
   op's forward under jax.vjp: one more forward conv per conv edge.
   """
-  return jax.lax.switch(op, _branches(bn_mode), h, e)
+  return _plain_switch(bn_mode, op, h, e)
 
 
 def _switch_fwd(bn_mode, op, h, e):
-  return _switch(bn_mode, op, h, e), (op, h, e)
+  return _plain_switch(bn_mode, op, h, e), (op, h, e)
 
 
 def _switch_bwd(bn_mode, residuals, g):
@@ -135,7 +141,8 @@ _switch.defvjp(_switch_fwd, _switch_bwd)
 def _edge(variables, name, h, op, switch, probe):
   """The op `op` (traced index into nb201.OPS) of one edge on node h.
 
-  switch: (op, h, e) -> the op's output (`_switch` or a plain switch).
+  switch: (op, h, e) -> the op's output (`_switch` or `_plain_switch`
+  with bn_mode bound).
   """
   e = {'probe': probe}
   for conv in ('nor_conv_1x1', 'nor_conv_3x3'):
@@ -191,11 +198,7 @@ def apply(setup: Setup, variables: dict, x: jax.Array, ops: jax.Array,
     logits (B, classes) and a list of (ReLU input (B, ...), how many ReLUs
     read it (a traced count for the cell nodes)), NASWOT's codes.
   """
-  if lean_vjp:
-    switch = functools.partial(_switch, bn_mode)
-  else:
-    def switch(op, h, e):
-      return jax.lax.switch(op, _branches(bn_mode), h, e)
+  switch = functools.partial(_switch if lean_vjp else _plain_switch, bn_mode)
   codes = []
   c = setup.channels
   x = _module(layers.Conv(c, 3), variables, 'stem_conv', probes, x, codes)

@@ -59,10 +59,8 @@ def relu_multiplicity(path, alpha_cell) -> jax.Array | float:
              if frm == j for o in convs)
 
 
-def supernet(setup: Setup, bn_mode: str, dtype, second_order: bool = False
-             ) -> Net:
+def supernet(setup: Setup, bn_mode: str, dtype) -> Net:
   """The one-hot NB201 supernet (spaces/nb201.py)."""
-  del second_order  # autodiff throughout
   model = setup.model(bn_mode)
 
   def apply(variables, x, alpha, probes=None):
@@ -108,5 +106,6 @@ def of(setup: Setup, dtype: str, bn_mode: str = 'train',
   """
   if setup.data_dtype != 'auto':
     dtype = setup.data_dtype
-  return (cell if setup.routed else supernet)(setup, bn_mode, dtype,
-                                              second_order)
+  if setup.routed:
+    return cell(setup, bn_mode, dtype, second_order)
+  return supernet(setup, bn_mode, dtype)  # autodiff throughout
