@@ -23,8 +23,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.dataset = 'cifar10'  # network shape: cifar10 | cifar100 | imagenet16
   c.channels = 16  # C of the first stage (NB201: 16)
   c.cells_per_stage = 5  # N (NB201: 5)
-  c.chunk = 64  # cells per device per compiled call
-  c.vmap = 0  # cells vmapped at once per device; 0: automatic
+  c.chunk = 64  # cells per device between writes (routed: per call)
+  c.vmap = 0  # cells per device and call (unrouted); 0: automatic
   c.routed = True  # only each cell's ops (routed.py; cell_net.py for data)
   c.synflow_dtype = 'float64'  # float64 | float32 (overflow-safe, rescaled)
   c.zeros_dtype = 'float64'  # float64 | float32 (noise on some cells)

@@ -1,8 +1,10 @@
 """Scores NAS-Bench-201 cells with zero-cost proxies (the proxy_bench CLI).
 
 run_proxy_bench(config, workdir) scores the selected cells in chunks of
-`config.chunk`: one compiled call per chunk, its cells split over this
-process's devices (shard_map), vmapped on each. Several processes
+`config.chunk`, one chunk per device of this process (shard_map). A
+routed chunk is one compiled call; otherwise each call scores
+vmap_size() cells of every device's chunk (vmapped, or one cell called
+directly), and Python loops over the chunk. Several processes
 (jax.distributed) take every P-th chunk. Each finished chunk is appended to
 workdir/partial/<settings>/<proxy>.p<process>.jsonl and flushed, so a run
 that is stopped resumes at the first chunk not written; process 0 then
@@ -121,13 +123,16 @@ def settings_id(config) -> str:
 
 
 def vmap_size(config, proxy: proxies.Proxy, per_device: int) -> int:
-  """Cells vmapped at once on a device (the rest loop inside the call).
+  """Cells a device scores per call (the chunk's rest loop in Python).
 
   Automatic (config.vmap = 0): the whole share for data-free proxies with
   one shared initialisation; on CPU one cell at a time otherwise (a vmapped
   weight gradient or per-cell weights make XLA CPU's convolutions grouped,
   and a data batch per cell multiplies memory); on GPU/TPU 8 (2 for te_nas,
-  whose Jacobian holds a weight gradient per image).
+  whose Jacobian holds a weight gradient per image). The loop over a
+  chunk's calls is Python's, not jax.lax.map's: on XLA CPU, grad_norm over
+  4 cells took 9.9 s a cell as lax.map in shard_map against 0.7 s a cell
+  called one at a time (benchmarks/RESULTS.md).
   """
   if config.vmap:
     return min(config.vmap, per_device)
@@ -158,11 +163,13 @@ def make_chunk_fn(proxy: proxies.Proxy, setup: proxies.Setup, init: str,
                   mesh: jax.sharding.Mesh, vmap: int, cap: int = 0):
   """jitted (variables, key, alphas, indices, x, y) -> {column: (n,)}.
 
-  alphas (n, 6, 5) and indices (n,) are split over the mesh's 'cells' axis;
+  alphas (n, 6, 5) and indices (n,) are split over the mesh's 'cells' axis,
+  n / devices = vmap cells per device, vmapped (vmap > 1) or scored
+  directly (vmap = 1: the cell network's edge switch then runs one branch);
   with init 'per_cell' each cell's variables are drawn from key folded with
   its table index (variables unused), else `variables` are shared. With
   cap > 0 each device's cells go through routed.py's batched network (one
-  group, at most cap cells per edge and op) instead of the vmapped one.
+  group, at most cap cells per edge and op) instead.
   """
   if cap:
     batched = routed.BATCHED[proxy.name](setup, cap)
@@ -187,7 +194,12 @@ def make_chunk_fn(proxy: proxies.Proxy, setup: proxies.Setup, init: str,
       v = variables if draw is None else draw(jax.random.fold_in(key, index))
       return score(v, {'cell': a}, (x, y))
 
-    return jax.lax.map(one, (alphas, indices), batch_size=vmap)
+    if alphas.shape[0] != vmap:
+      raise ValueError(f'{alphas.shape[0]} cells on a device; this function '
+                       f'scores vmap={vmap}')
+    if vmap == 1:
+      return jax.tree.map(lambda s: s[None], one((alphas[0], indices[0])))
+    return jax.vmap(one)((alphas, indices))
 
   # check_vma off: cell_net's conv VJP mixes values that vary over 'cells'
   # (the cell's gradients) with ones that do not (the shared stem's output).
@@ -225,7 +237,7 @@ def plan_chunks(config, proxy: proxies.Proxy, cells: np.ndarray
 
 def _score_proxy(proxy, config, setup, chunks, mine, partial, keys, batch,
                  mesh, show_progress):
-  """Scores this process's unfinished chunks, one per device and call."""
+  """Scores this process's unfinished chunks, one per device."""
   done = partial.read_all()
   todo = [k for k in mine if k not in done]
   n_dev = mesh.devices.size
@@ -239,12 +251,14 @@ def _score_proxy(proxy, config, setup, chunks, mine, partial, keys, batch,
   fn = make_chunk_fn(proxy, setup, config.init, mesh, vmap, cap)
   variables = _variables(proxy, setup, keys['weights'])
   cells_sharding = jax.sharding.NamedSharding(mesh, P('cells'))
-  calls = [todo[i:i + n_dev] for i in range(0, len(todo), n_dev)]
+  rounds = [todo[i:i + n_dev] for i in range(0, len(todo), n_dev)]
+  width = config.chunk if cap else vmap  # cells per device and call
 
-  def args(ks):
-    index = np.full((n_dev, config.chunk), -1, np.int64)
+  def args(ks, start=0):
+    index = np.full((n_dev, width), -1, np.int64)
     for d, k in enumerate(ks):
-      index[d, :len(chunks[k])] = chunks[k]
+      part = chunks[k][start:start + width]
+      index[d, :len(part)] = part
     index = index.reshape(-1)
     alphas = one_hots(index)
     if cap:
@@ -255,18 +269,21 @@ def _score_proxy(proxy, config, setup, chunks, mine, partial, keys, batch,
     index = jax.device_put(index.astype(np.int32), cells_sharding)
     return (variables, keys['weights'], alphas, index, *batch)
 
-  compiled = executables.compile_cached(fn, args(calls[0]))
+  compiled = executables.compile_cached(fn, args(rounds[0]))
   timing['compile_s'] = time.perf_counter() - t0
   t0 = time.perf_counter()
   bar = tqdm.tqdm(total=len(todo), desc=proxy.name, unit='chunk',
                   disable=not show_progress)
-  for ks in calls:
-    out = jax.device_get(compiled(*args(ks)))
+  for ks in rounds:
+    longest = max(len(chunks[k]) for k in ks)
+    outs = [jax.device_get(compiled(*args(ks, start)))
+            for start in range(0, longest, width)]
+    out = {c: np.concatenate([np.reshape(o[c], (n_dev, width)) for o in outs],
+                             axis=1) for c in outs[0]}
     for d, k in enumerate(ks):
       n = len(chunks[k])
-      part = slice(d * config.chunk, d * config.chunk + n)
       partial.append({'chunk': int(k), 'index': chunks[k].tolist(),
-                      'scores': {c: np.asarray(v)[part].astype(float).tolist()
+                      'scores': {c: v[d, :n].astype(float).tolist()
                                  for c, v in out.items()}})
       timing['cells'] += n
       bar.update(1)

@@ -133,6 +133,17 @@ def test_interrupted_run_resumes_to_the_same_scores(reference, tmp_path,
           == (reference[0] / 'scores.csv').read_text())
 
 
+def test_cells_per_call_do_not_change_the_scores(reference, tmp_path):
+  # The reference scores naswot one cell per call (vmap 1 on CPU, the
+  # chunks' rest looped in Python); vmap=3 vmaps cells in calls that do not
+  # divide the chunks of 4 (the last call of each padded).
+  with jax.enable_x64(False):
+    result = bench.run_proxy_bench(_config(vmap=3), tmp_path)
+  assert result['timing']['p0']['naswot']['vmap'] == 3
+  assert reference[1]['timing']['p0']['naswot']['vmap'] == 1
+  _assert_same(_scores(tmp_path), _scores(reference[0]))
+
+
 @pytest.mark.slow
 def test_eight_devices_give_the_same_scores(reference, tmp_path):
   env = _env(tmp_path,
