@@ -13,7 +13,9 @@ VJP (`_switch`): autodiff's would zero-fill every branch's residuals.
 
 Everything outside the cells is the supernet's own Flax modules applied to
 its parameters (names unchanged), so the same variables score both ways;
-the proxies' tests check that both give the same values.
+the proxies' tests check that both give the same values. Their convs take
+layers.conv's VJP (canonical_vjp), which XLA CPU runs fast also inside a
+loop: TE-NAS's Jacobian is one backward pass per image under `lax.map`.
 """
 
 import functools
@@ -28,43 +30,14 @@ from freedarts_jax.spaces import nb201
 CONVS = tuple(nb201.OPS.index(op) for op in ('nor_conv_1x1', 'nor_conv_3x3'))
 
 
-def _nhwc_conv(x: jax.Array, kernel: jax.Array, pad: int) -> jax.Array:
-  return jax.lax.conv_general_dilated(
-      x, kernel, (1, 1), ((pad, pad), (pad, pad)),
-      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-
-
-@jax.custom_vjp
 def conv_same(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """k x k conv, stride 1, PyTorch padding (k // 2), odd k; NHWC, HWIO.
 
-  Equal to nb201._conv, with a VJP written as two convolutions in the
-  canonical NHWC / HWIO form. Inside a `lax.switch` branch XLA CPU leaves
-  the convolutions that autodiff emits for the gradients in their
-  transposed layouts and runs them on a slow generic path (a 3x3 conv of a
-  (64, 32, 32, 16) batch: 1.04 CPU-s forward and backward in a switch, 0.09
-  outside it, 0.08 with this VJP). No forward-mode (jax.jvp): grasp takes
-  its Hessian-vector product reverse over reverse.
+  Equal to nb201._conv; its VJP is layers.conv's, whose convolutions XLA CPU
+  runs on its fast path inside this module's `lax.switch` branches.
   """
-  return _nhwc_conv(x, kernel, kernel.shape[0] // 2)
-
-
-def _conv_same_fwd(x, kernel):
-  return conv_same(x, kernel), (x, kernel)
-
-
-def _conv_same_bwd(residuals, g):
-  x, kernel = residuals
-  k = kernel.shape[0]
-  flipped = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)  # (k, k, O, I)
-  dx = _nhwc_conv(g, flipped, k - 1 - k // 2)
-  # dkernel[i, j, c, o] = sum over b, h, w of x_padded[b, h + i, w + j, c]
-  # g[b, h, w, o]: a conv over (H, W) with the batch as its features.
-  dk = _nhwc_conv(x.transpose(3, 1, 2, 0), g.transpose(1, 2, 0, 3), k // 2)
-  return dx, dk.transpose(1, 2, 0, 3)
-
-
-conv_same.defvjp(_conv_same_fwd, _conv_same_bwd)
+  p = kernel.shape[0] // 2
+  return layers.conv(x, kernel, (1, 1), ((p, p), (p, p)))
 
 
 def _sub(variables: dict, name: str, probes: dict | None) -> dict:
@@ -201,12 +174,14 @@ def apply(setup: Setup, variables: dict, x: jax.Array, ops: jax.Array,
   switch = functools.partial(_switch if lean_vjp else _plain_switch, bn_mode)
   codes = []
   c = setup.channels
-  x = _module(layers.Conv(c, 3), variables, 'stem_conv', probes, x, codes)
+  x = _module(layers.Conv(c, 3, canonical_vjp=True), variables,
+              'stem_conv', probes, x, codes)
   x = _module(layers.BatchNorm(bn_mode), variables, 'stem_bn', None, x, codes)
   for stage in range(3):
     if stage:
       c *= 2
-      x = _module(nb201.ResBlock(c, bn_mode), variables, f'reduce{stage}',
+      x = _module(nb201.ResBlock(c, bn_mode, canonical_vjp=True), variables,
+                  f'reduce{stage}',
                   probes, x, codes)
     for i in range(setup.cells_per_stage):
       name = f'stage{stage}_cell{i}'

@@ -8,6 +8,7 @@ network's parameters are a subset of the supernet's.
 """
 
 from collections.abc import Sequence
+import functools
 import re
 
 import flax.linen as nn
@@ -140,14 +141,18 @@ class ResBlock(nn.Module):
 
   features: int
   bn_mode: str
+  canonical_vjp: bool = False  # layers.Conv's
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     """(B, H, W, C) -> (B, H / 2, W / 2, features)."""
-    y = layers.ReLUConvBN(self.features, 3, 2, self.bn_mode, name='conv_a')(x)
-    y = layers.ReLUConvBN(self.features, 3, 1, self.bn_mode, name='conv_b')(y)
+    unit = functools.partial(layers.ReLUConvBN, bn_mode=self.bn_mode,
+                             canonical_vjp=self.canonical_vjp)
+    y = unit(self.features, 3, 2, name='conv_a')(x)
+    y = unit(self.features, 3, 1, name='conv_b')(y)
     shortcut = nn.avg_pool(x, (2, 2), strides=(2, 2))
-    shortcut = layers.Conv(self.features, 1, name='downsample')(shortcut)
+    shortcut = layers.Conv(self.features, 1, canonical_vjp=self.canonical_vjp,
+                           name='downsample')(shortcut)
     return shortcut + y
 
 
