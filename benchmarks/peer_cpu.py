@@ -92,7 +92,7 @@ def _jax_proxy(name: str, indices, batch) -> dict:
   variables = bench._variables(proxy, setup, jax.random.key(0))
   score = proxy.make(setup)
   fn = jax.jit(lambda v, a: score(v, {'cell': a}, batch)[name],
-               compiler_options=proxies.compiler_options('cpu'))
+               compiler_options=runtime.compiler_options('cpu'))
   alphas = bench.one_hots(indices)
   t, c = time.perf_counter(), time.process_time()
   compiled = fn.lower(variables, alphas[0]).compile()

@@ -29,7 +29,6 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent.parent))
 import common  # noqa: E402
 
 from configs import train_cifar10  # noqa: E402
-from freedarts_jax import layers as layers_lib  # noqa: E402
 from freedarts_jax import runtime  # noqa: E402
 from freedarts_jax.train import loop  # noqa: E402
 from freedarts_jax.train import model as model_lib  # noqa: E402
@@ -69,7 +68,8 @@ def measure(dtype: str, batch: int, steps: int, channels: int = 36,
             'network': f'DARTS-V2 CIFAR evaluation network C={channels}'
                        f' {layers} cells, auxiliary head, drop-path',
             'dtype': dtype, 'batch': batch,
-            'depthwise': layers_lib.depthwise_impl('auto'),
+            'depthwise': train_model.depthwise,
+            'compiler_options': runtime.compiler_options(jax.default_backend()),
             'xla_flags': os.environ.get('XLA_FLAGS', ''),
             'devices': int(mesh.devices.size)}
   t, c = time.perf_counter(), time.process_time()

@@ -351,7 +351,10 @@ def avg_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
   return total / jnp.asarray(counts, x.dtype)
 
 
+# The forms every objective can take (jax.jvp included): a search's choices.
 DEPTHWISE_IMPLS = ('auto', 'shift', 'conv')
+# Reverse mode only: the CPU training step's form.
+REVERSE_ONLY_DEPTHWISE = ('shift_vjp',)
 
 
 def depthwise_impl(impl: str) -> str:
@@ -360,9 +363,10 @@ def depthwise_impl(impl: str) -> str:
   Raises:
     ValueError: an unknown implementation.
   """
-  if impl not in DEPTHWISE_IMPLS:
+  valid = DEPTHWISE_IMPLS + REVERSE_ONLY_DEPTHWISE
+  if impl not in valid:
     raise ValueError(f'unknown depthwise implementation {impl!r}; valid: '
-                     f'{", ".join(DEPTHWISE_IMPLS)}')
+                     f'{", ".join(valid)}')
   if impl == 'auto':
     return 'shift' if jax.default_backend() == 'cpu' else 'conv'
   return impl
@@ -372,7 +376,8 @@ def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int = 1,
                    dilation: int = 1, impl: str = 'auto') -> jax.Array:
   """Depthwise k x k conv (one input channel per group), PyTorch padding.
 
-  Two implementations, equal up to rounding (tested, values and gradients):
+  Three implementations, equal up to rounding (tested, values and
+  gradients):
   - 'shift': a sum of k * k strided slices of the padded input, each times
     its per-channel weight, rematerialised (jax.checkpoint): the backward
     pass keeps x and the kernel and recomputes the slices, instead of
@@ -380,6 +385,13 @@ def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int = 1,
     XLA CPU's grouped convolution is slow, its kernel gradient most of all
     (a (96, 32, 32, 72) 3x3 depthwise conv: 2.7 CPU-s forward and backward
     against 0.37 for the slices, loaded 2-core CPU; benchmarks/RESULTS.md).
+    Any order of autodiff, forward mode included.
+  - 'shift_vjp': the same forward with a written VJP that keeps x and the
+    kernel: the kernel gradient is one sum per tap, the input gradient the
+    same sliced sum over the cotangent (stride-dilated) with the kernel
+    flipped. The CPU training step's form (about 2x 'shift' there, with
+    XLA's YNN fusions off; benchmarks/RESULTS.md). Reverse mode only: a
+    custom VJP has no jax.jvp (the grasp objective needs one).
   - 'conv': the convolution primitive (feature_group_count = C), the fast
     form on GPU and TPU.
   'auto' is 'shift' on CPU and 'conv' elsewhere (`depthwise_impl`).
@@ -389,7 +401,7 @@ def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int = 1,
     kernel: (k, k, 1, C), HWIO.
     stride: spatial stride.
     dilation: kernel dilation.
-    impl: 'auto' | 'shift' | 'conv'.
+    impl: 'auto' | 'shift' | 'shift_vjp' | 'conv'.
 
   Returns:
     (B, ceil(H / stride), ceil(W / stride), C), in x's dtype.
@@ -406,6 +418,8 @@ def _depthwise(x: jax.Array, kernel: jax.Array, stride: int, dilation: int,
   kernel = kernel.astype(x.dtype)
   if impl == 'shift':
     return _shift(x, kernel, stride, dilation)
+  if impl == 'shift_vjp':
+    return _shift_vjp(x, kernel, stride, dilation)
   pad = dilation * (kernel.shape[0] - 1) // 2
   return jax.lax.conv_general_dilated(
       x, kernel, (stride, stride), ((pad, pad), (pad, pad)),
@@ -414,30 +428,75 @@ def _depthwise(x: jax.Array, kernel: jax.Array, stride: int, dilation: int,
       feature_group_count=x.shape[-1])
 
 
-def _slices(x: jax.Array, k: int, stride: int, dilation: int):
-  """The k * k strided windows of padded x, each (B, Ho, Wo, C)."""
-  b, h, w, c = x.shape
+def _padded(x: jax.Array, k: int, stride: int, dilation: int):
+  """(x padded as PyTorch does, its pad, the output (Ho, Wo))."""
   pad = dilation * (k - 1) // 2
   xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-  ho = (h + 2 * pad - dilation * (k - 1) - 1) // stride + 1
-  wo = (w + 2 * pad - dilation * (k - 1) - 1) // stride + 1
+  ho, wo = ((n + 2 * pad - dilation * (k - 1) - 1) // stride + 1
+            for n in x.shape[1:3])
+  return xp, pad, (ho, wo)
+
+
+def _taps(xp: jax.Array, k: int, stride: int, dilation: int, out: tuple):
+  """The k * k strided windows of xp, each (B, *out, C).
+
+  Window (i, j) starts at (i * dilation, j * dilation).
+  """
+  b, _, _, c = xp.shape
   for i in range(k):
     for j in range(k):
       start = (0, i * dilation, j * dilation, 0)
-      limit = (b, start[1] + (ho - 1) * stride + 1,
-               start[2] + (wo - 1) * stride + 1, c)
+      limit = (b, start[1] + (out[0] - 1) * stride + 1,
+               start[2] + (out[1] - 1) * stride + 1, c)
       yield i, j, jax.lax.slice(xp, start, limit, (1, stride, stride, 1))
 
 
-@functools.partial(jax.checkpoint, static_argnums=(2, 3))
-def _shift(x, kernel, stride, dilation):
-  """The 'shift' form: a sum of shifted slices times the kernel's taps.
-
-  Rematerialised, so that autodiff keeps x and the kernel, not the k * k
-  slices (9 or 25 copies of the input).
-  """
+def _shift_sum(x, kernel, stride, dilation):
+  """The sliced form: a sum of the taps times the kernel's weights."""
+  k = kernel.shape[0]
+  xp, _, out = _padded(x, k, stride, dilation)
   return sum(s * kernel[i, j, 0]
-             for i, j, s in _slices(x, kernel.shape[0], stride, dilation))
+             for i, j, s in _taps(xp, k, stride, dilation, out))
+
+
+# Rematerialised, so that autodiff keeps x and the kernel, not the k * k
+# slices (9 or 25 copies of the input).
+_shift = jax.checkpoint(_shift_sum, static_argnums=(2, 3))
+_shift_vjp = jax.custom_vjp(_shift_sum, nondiff_argnums=(2, 3))
+
+
+def _shift_fwd(x, kernel, stride, dilation):
+  return _shift_sum(x, kernel, stride, dilation), (x, kernel)
+
+
+def _shift_bwd(stride, dilation, residuals, g):
+  """dx and dkernel of the sliced form from x and the kernel alone.
+
+  Per axis, y[o] = sum_i xp[o * stride + i * dilation] k[i]; so dk[i] =
+  sum xp[o * stride + i * dilation] g[o], and dx[h] = sum_i gz[h + (k - 1 -
+  i) * dilation] k[i], gz the cotangent with stride - 1 zeros between its
+  entries, padded to line up.
+  """
+  # The barrier keeps XLA from merging these slices of x with the forward's
+  # (CSE), which would keep the k * k slices alive until here.
+  x, kernel = jax.lax.optimization_barrier(residuals)
+  k = kernel.shape[0]
+  xp, pad, (ho, wo) = _padded(x, k, stride, dilation)
+  acc = jnp.promote_types(g.dtype, jnp.float32)  # bfloat16 sums in float32
+  dk = jnp.stack([jnp.sum(s * g, axis=(0, 1, 2), dtype=acc)
+                  for _, _, s in _taps(xp, k, stride, dilation, (ho, wo))])
+  dk = dk.reshape(kernel.shape).astype(kernel.dtype)
+  h, w = x.shape[1:3]
+  low = (k - 1) * dilation - pad
+  gz = jax.lax.pad(g, jnp.zeros((), g.dtype), (
+      (0, 0, 0), (low, h + pad - (ho - 1) * stride - 1, stride - 1),
+      (low, w + pad - (wo - 1) * stride - 1, stride - 1), (0, 0, 0)))
+  dx = sum(s * kernel[k - 1 - i, k - 1 - j, 0]
+           for i, j, s in _taps(gz, k, 1, dilation, (h, w)))
+  return dx, dk
+
+
+_shift_vjp.defvjp(_shift_fwd, _shift_bwd)
 
 
 def max_pool(x: jax.Array, window: int, stride: int) -> jax.Array:

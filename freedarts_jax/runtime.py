@@ -40,6 +40,29 @@ def enable_compilation_cache() -> pathlib.Path:
   return path
 
 
+# XLA options for the compiled calls that differentiate a network w.r.t.
+# its weights on CPU: the data-dependent proxies and the training step. jax
+# 0.10.2 hands convolutions and reductions to YNNPACK fusions by default; on
+# this project's 2-core CPU those run the cell network's convolutions and
+# kernel gradients at about half the speed of XLA's Eigen path (grad_norm of
+# an all-3x3 cell 2.7 -> 1.6 s, snip 2.9 -> 2.0 s), and they nearly treble
+# the DARTS training step's memory (1.33 -> 0.47 GB at C=16, 8 cells, batch
+# 32; the full network ran out of 24 GB). benchmarks/RESULTS.md, issue 16.
+CPU_COMPILER_OPTIONS = {'xla_cpu_experimental_ynn_fusion_type': ''}
+
+
+def compiler_options(platform: str) -> dict[str, str] | None:
+  """`jax.jit(..., compiler_options=...)` for a weight-gradient call.
+
+  Args:
+    platform: a device's platform ('cpu', 'gpu', 'tpu').
+
+  Returns:
+    CPU_COMPILER_OPTIONS on 'cpu', else None (XLA's defaults).
+  """
+  return dict(CPU_COMPILER_OPTIONS) if platform == 'cpu' else None
+
+
 def versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
   """Versions of Python, freedarts_jax, its main dependencies and `extra`."""
   out = {'python': platform.python_version()}

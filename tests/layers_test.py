@@ -86,7 +86,7 @@ def test_depthwise_conv_equals_grouped_conv(k, dilation, stride, hw):
       x, kernel, (stride, stride), ((pad, pad), (pad, pad)),
       rhs_dilation=(dilation, dilation),
       dimension_numbers=('NHWC', 'HWIO', 'NHWC'), feature_group_count=3)
-  for impl in ('shift', 'conv', 'auto'):
+  for impl in ('shift', 'shift_vjp', 'conv', 'auto'):
     y = layers.depthwise_conv(x, kernel, stride, dilation, impl)
     assert y.shape == expected.shape and y.dtype == jnp.float64
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
@@ -95,7 +95,7 @@ def test_depthwise_conv_equals_grouped_conv(k, dilation, stride, hw):
 @pytest.mark.parametrize('dtype,tol', [(jnp.float32, 1e-6),
                                        (jnp.float64, 1e-12)])
 @pytest.mark.parametrize('k,dilation,stride,hw', [
-    (3, 1, 1, 6), (5, 1, 2, 7), (3, 2, 1, 6)])
+    (3, 1, 1, 6), (5, 1, 2, 7), (3, 2, 1, 6), (3, 1, 2, 8), (5, 2, 2, 9)])
 def test_depthwise_shift_gradients_equal_the_grouped_conv(
     k, dilation, stride, hw, dtype, tol):
   x = jax.random.normal(jax.random.key(4), (2, hw, hw, 3), dtype)
@@ -107,12 +107,13 @@ def test_depthwise_shift_gradients_equal_the_grouped_conv(
     return lambda x, w: jnp.sum(probe * jnp.tanh(
         layers.depthwise_conv(x, w, stride, dilation, impl)))
 
-  got = jax.grad(loss('shift'), argnums=(0, 1))(x, kernel)
   want = jax.grad(loss('conv'), argnums=(0, 1))(x, kernel)
-  for g, w in zip(got, want):
-    assert g.dtype == dtype
-    scale = float(np.max(np.abs(w)))
-    np.testing.assert_allclose(g, w, rtol=tol, atol=tol * scale)
+  for impl in ('shift', 'shift_vjp'):  # autodiff; the written VJP
+    got = jax.grad(loss(impl), argnums=(0, 1))(x, kernel)
+    for g, w in zip(got, want):
+      assert g.dtype == dtype
+      scale = float(np.max(np.abs(w)))
+      np.testing.assert_allclose(g, w, rtol=tol, atol=tol * scale)
   # Forward-over-reverse (the grasp objective's Hessian-vector product).
   hvp = [jax.jvp(jax.grad(loss(impl), argnums=1), (x, kernel), (x, kernel))[1]
          for impl in ('shift', 'conv')]

@@ -108,26 +108,6 @@ class Proxy:
   reference: str
 
 
-# XLA options for the data-dependent proxies' compiled calls on CPU. jax
-# 0.10.2 hands convolutions to YNNPACK fusions by default; on this project's
-# 2-core CPU those run the cell network's convolutions and kernel gradients
-# at about half the speed of XLA's Eigen path (benchmarks/RESULTS.md, issue
-# 16: grad_norm of an all-3x3 cell 2.7 -> 1.6 s, snip 2.9 -> 2.0 s).
-CPU_COMPILER_OPTIONS = {'xla_cpu_experimental_ynn_fusion_type': ''}
-
-
-def compiler_options(platform: str) -> dict[str, str] | None:
-  """`jax.jit(..., compiler_options=...)` for a proxy on `platform`.
-
-  Args:
-    platform: a device's platform ('cpu', 'gpu', 'tpu').
-
-  Returns:
-    CPU_COMPILER_OPTIONS on 'cpu', else None (XLA's defaults).
-  """
-  return dict(CPU_COMPILER_OPTIONS) if platform == 'cpu' else None
-
-
 def _registry() -> dict[str, Proxy]:
   # Imported here: the proxy modules import Setup from this package.
   # pylint: disable=g-import-not-at-top

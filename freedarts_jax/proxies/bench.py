@@ -206,7 +206,7 @@ def make_chunk_fn(proxy: proxies.Proxy, setup: proxies.Setup, init: str,
   sharded = jax.shard_map(
       local, mesh=mesh, in_specs=(P(), P(), P('cells'), P('cells'), P(), P()),
       out_specs=P('cells'), check_vma=False)
-  return jax.jit(sharded, compiler_options=proxies.compiler_options(
+  return jax.jit(sharded, compiler_options=runtime.compiler_options(
       mesh.devices.flat[0].platform))
 
 

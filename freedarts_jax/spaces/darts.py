@@ -130,7 +130,8 @@ class Network(nn.Module):
       network is positively homogeneous (bn_mode 'none', or 'eval' with zero
       running mean).
     depthwise: 'auto' | 'shift' | 'conv', how depthwise convs are computed
-      (layers.depthwise_conv).
+      (layers.depthwise_conv); or 'shift_vjp' (reverse mode only: the CPU
+      training network's).
     auxiliary: add DARTS's auxiliary head after cell 2 * layers // 3; the
       call then returns (logits, auxiliary logits).
     stem_multiplier: the stem's width in units of C (3; DARTS's ImageNet

@@ -125,10 +125,10 @@ def build(arch: Arch, config, num_classes: int, bn_mode: str) -> nn.Module:
       'imagenet' if imagenet else 'cifar', bn_mode, affine=True,
       genotype=arch.genotype, auxiliary=config.auxiliary_weight > 0,
       stem_multiplier=1 if imagenet else darts.STEM_MULTIPLIER,
-      # 'auto': the rematerialised sliced form on CPU (XLA CPU's grouped
-      # convolution and its kernel gradient are slow), the primitive on
-      # GPU/TPU (layers.depthwise_conv).
-      depthwise='auto')
+      # The sliced form with its written VJP on CPU (XLA CPU's grouped
+      # convolution and its kernel gradient are slow; training needs no
+      # forward mode), the primitive on GPU/TPU (layers.depthwise_conv).
+      depthwise='shift_vjp' if jax.default_backend() == 'cpu' else 'conv')
 
 
 def count_params(variables: dict) -> tuple[int, int]:

@@ -21,6 +21,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import optax
 
+from freedarts_jax import runtime
 from freedarts_jax.train import model as model_lib
 
 SCHEDULES = ('cosine', 'linear', 'step')
@@ -174,8 +175,12 @@ def make_steps(train_model: nn.Module, eval_model: nn.Module, recipe: Recipe,
     return {'loss': jnp.sum(losses * weights),
             'correct': jnp.sum(hit * weights), 'count': jnp.sum(weights)}
 
+  # On CPU without XLA's YNN fusions: a third of the memory, and with the
+  # 'shift_vjp' depthwise form the same speed (runtime.compiler_options).
   train = jax.jit(train_step, in_shardings=(replicated, data, data),
-                  out_shardings=(replicated, replicated))
+                  out_shardings=(replicated, replicated),
+                  compiler_options=runtime.compiler_options(
+                      mesh.devices.flat[0].platform))
   evaluate = jax.jit(eval_step, in_shardings=(replicated, data, data, data),
                      out_shardings=replicated)
   return train, evaluate, tx

@@ -22,6 +22,7 @@ from configs import proxy_nb201
 from freedarts_jax import data
 from freedarts_jax import errors
 from freedarts_jax import proxies
+from freedarts_jax import runtime
 from freedarts_jax.init import torch_init
 from freedarts_jax.proxies import bench
 from freedarts_jax.proxies import store
@@ -271,7 +272,7 @@ def test_cifar10_batch_from_tfds_mock_data(tmp_path):
 def test_data_proxies_compile_with_the_cpu_options():
   # XLA's YNNPACK fusions (jax 0.10.2's default on CPU) are off in the
   # data-dependent proxies' executables on CPU, and only there.
-  assert proxies.compiler_options('gpu') is None
+  assert runtime.compiler_options('gpu') is None
   setup = proxies.Setup(dataset='imagenet16', channels=4, cells_per_stage=1)
   proxy = proxies.get('grad_norm')
   mesh = jax.make_mesh((1,), ('cells',), devices=jax.devices('cpu')[:1])

@@ -90,6 +90,61 @@ def test_network_auxiliary_logits_drop_path_and_per_op_statistics():
   assert np.abs(a).max() > 0 and not np.allclose(a, b)
 
 
+def test_written_depthwise_vjp_gives_the_network_gradient_of_the_primitive():
+  # The CPU training network's 'shift_vjp' against the grouped convolution:
+  # the loss and every parameter's gradient of DARTS-V2 with the auxiliary
+  # head, BatchNorm in train mode, float64.
+  x = jax.random.normal(jax.random.key(1), (2, 32, 32, 3), jnp.float64)
+  grads = {}
+  for impl in ('shift_vjp', 'conv'):
+    net = darts.Network(10, 4, 3, 'cifar', 'train', affine=True,
+                        genotype=darts.DARTS_V2, auxiliary=True,
+                        depthwise=impl)
+    variables = init.torch_init(net.init, jax.random.key(0), x)
+    params = jax.tree.map(lambda p: p.astype(jnp.float64),
+                          variables['params'])
+
+    def loss(params, net=net, variables=variables):
+      (logits, aux), _ = net.apply({**variables, 'params': params}, x,
+                                   mutable=['batch_stats'])
+      return jnp.sum(jnp.sin(logits)) + jnp.sum(aux ** 2)
+
+    grads[impl] = jax.value_and_grad(loss)(params)
+  (v, g), (w, h) = grads['shift_vjp'], grads['conv']
+  np.testing.assert_allclose(v, w, rtol=1e-12)
+  flat_g, flat_h = jax.tree.leaves(g), jax.tree.leaves(h)
+  assert len(flat_g) == len(flat_h) > 0
+  for a, b in zip(flat_g, flat_h):
+    np.testing.assert_allclose(a, b, rtol=1e-10,
+                               atol=1e-12 * float(np.max(np.abs(b)) + 1))
+
+
+def test_cpu_training_step_uses_the_written_vjp_without_ynn_fusions():
+  # The CPU training step's choices (benchmarks/RESULTS.md, issue 16): the
+  # depthwise form with the written VJP, and XLA's YNN fusions off (their
+  # buffers nearly trebled the step's memory).
+  config = train_cifar10.get_config()
+  config.channels, config.layers, config.batch_size = 4, 3, 4
+  arch = model_lib.resolve('DARTS_V2')
+  train_model = model_lib.build(arch, config, 10, 'train')
+  assert train_model.depthwise == 'shift_vjp'
+  eval_model = model_lib.build(arch, config, 10, 'eval')
+  mesh = jax.make_mesh((1,), ('data',), devices=jax.devices('cpu')[:1])
+  recipe = steps_lib.Recipe.from_config(config, 3)
+  train_step, _, tx = steps_lib.make_steps(train_model, eval_model, recipe,
+                                           mesh)
+  x = jnp.zeros((4, 32, 32, 3), jnp.float32)
+  variables = jax.eval_shape(train_model.init, jax.random.key(0), x)
+  params = variables['params']
+  state = {'params': params, 'batch_stats': variables['batch_stats'],
+           'opt_state': jax.eval_shape(tx.init, params),
+           'step': jax.ShapeDtypeStruct((), jnp.int32),
+           'rng': jax.ShapeDtypeStruct((2,), jnp.uint32)}
+  hlo = train_step.lower(state, x, jnp.zeros((4,), jnp.int32)).compile(
+  ).as_text()
+  assert 'reduce' in hlo and '__ynn_fusion' not in hlo
+
+
 def test_drop_path_zeroes_whole_images_and_keeps_the_mean():
   x = jnp.ones((4000, 2, 2, 3), jnp.float32)
   np.testing.assert_array_equal(darts_eval.drop_path(x, 0.0,
