@@ -390,5 +390,7 @@ def _dtype_of(proxy, setup) -> str | None:
     return setup.zeros_dtype
   if proxy.bn_mode(setup) is None:
     return None
-  return 'float32 (kernel and eigenvalues in float64)' if proxy.name in (
-      'jacob_cov', 'naswot', 'te_nas') else 'float32'
+  dtype = setup.data_dtype if setup.data_dtype != 'auto' else (
+      'float64' if proxy.name in ('grasp', 'te_nas') else 'float32')
+  return f'{dtype} (kernel and eigenvalues in float64)' if proxy.name in (
+      'jacob_cov', 'naswot', 'te_nas') else dtype

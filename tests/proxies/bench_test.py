@@ -286,3 +286,14 @@ def test_data_proxies_compile_with_the_cpu_options():
   hlo = fn.lower(variables, jax.random.key(0), alphas, index, x,
                  np.zeros((2,), np.int32)).compile().as_text()
   assert 'convolution' in hlo and '__ynn_fusion' not in hlo
+
+
+def test_result_names_the_dtype_each_proxy_ran_in():
+  # pylint: disable=protected-access
+  auto, f64 = proxies.Setup(), proxies.Setup(data_dtype='float64')
+  assert bench._dtype_of(proxies.get('snip'), auto) == 'float32'
+  assert bench._dtype_of(proxies.get('grasp'), auto) == 'float64'
+  assert bench._dtype_of(proxies.get('te_nas'), auto).startswith('float64 ')
+  assert bench._dtype_of(proxies.get('jacob_cov'), auto).startswith(
+      'float32 ')
+  assert bench._dtype_of(proxies.get('snip'), f64) == 'float64'
