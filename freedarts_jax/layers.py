@@ -357,8 +357,11 @@ DEPTHWISE_IMPLS = ('auto', 'shift', 'conv')
 REVERSE_ONLY_DEPTHWISE = ('shift_vjp',)
 
 
-def depthwise_impl(impl: str) -> str:
+def depthwise_impl(impl: str, reverse_only: bool = False) -> str:
   """'auto' -> 'shift' on CPU and 'conv' on GPU/TPU; the others unchanged.
+
+  reverse_only: the caller never takes a jax.jvp (training): 'auto' on CPU
+  is then 'shift_vjp'.
 
   Raises:
     ValueError: an unknown implementation.
@@ -368,7 +371,9 @@ def depthwise_impl(impl: str) -> str:
     raise ValueError(f'unknown depthwise implementation {impl!r}; valid: '
                      f'{", ".join(valid)}')
   if impl == 'auto':
-    return 'shift' if jax.default_backend() == 'cpu' else 'conv'
+    if jax.default_backend() != 'cpu':
+      return 'conv'
+    return 'shift_vjp' if reverse_only else 'shift'
   return impl
 
 

@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax
 
 from freedarts_jax import errors
+from freedarts_jax import layers
 from freedarts_jax import tree_util
 from freedarts_jax.spaces import darts
 from freedarts_jax.spaces import darts_genotype
@@ -128,7 +129,7 @@ def build(arch: Arch, config, num_classes: int, bn_mode: str) -> nn.Module:
       # The sliced form with its written VJP on CPU (XLA CPU's grouped
       # convolution and its kernel gradient are slow; training needs no
       # forward mode), the primitive on GPU/TPU (layers.depthwise_conv).
-      depthwise='shift_vjp' if jax.default_backend() == 'cpu' else 'conv')
+      depthwise=layers.depthwise_impl('auto', reverse_only=True))
 
 
 def count_params(variables: dict) -> tuple[int, int]:
