@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Downloads, here (where PyPI is reachable), the wheels that the lent GPU
 # machine (Python 3.12, no network) lacks for benchmarks/gpu_check.sh: its
-# benchmarks need ml_collections; its notebook step needs nbclient, nbformat,
+# benchmarks need ml_collections, and flatbuffers where they turn the
+# compilation cache on (freedarts_jax/exported.py); its notebook step needs nbclient, nbformat,
 # ipykernel and their dependencies that the machine's image does not hold
 # (the image's package list: the device tool's KINDS.md). Versions are the
 # ones this project's venv runs with. Usage, from the repository root:
@@ -15,7 +16,7 @@ if [ "$dir" = .whl ] && ! grep -qx '/.whl/' .git/info/exclude 2>/dev/null; then
   echo /.whl/ >> "$(git rev-parse --git-path info/exclude)"
 fi
 wheels=(
-  ml_collections==1.1.0
+  ml_collections==1.1.0 flatbuffers==25.12.19
   # notebooks/execute.py: nbclient, nbformat, a kernel, and what they import
   nbclient==0.11.0 nbformat==5.11.1 ipykernel==7.4.0 ipython==9.18.1
   jupyter_client==8.10.0 jupyter_core==5.9.1 traitlets==5.16.1

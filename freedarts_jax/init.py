@@ -9,18 +9,26 @@ and bias 0; running mean 0 and running variance 1.
 Why not Flax initialisers: `jax.jit(model.init)` compiles the whole forward pass
 (20-30 s for the NB201 supernet on XLA CPU). Here the structure comes from
 `jax.eval_shape` (tracing only) and the values from one uniform draw, sliced
-into the leaves on the host.
+into the leaves on the host. Where the compilation cache is on (the CLIs,
+`exported.folder()`), the structure of a Flax module's variables is kept
+there as JSON, so a repeat run does not trace the network at all.
 """
 
 from collections.abc import Callable
 import functools
+import json
 import math
+import pathlib
 
+from absl import logging
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from freedarts_jax import errors
+from freedarts_jax import exported
+from freedarts_jax import runtime
 
 # (collection, leaf name, has a 'kernel' sibling) -> constant value, for the
 # leaves that are not drawn.
@@ -110,6 +118,10 @@ def _structure(apply_init, treedef, specs):
   """Leaf shapes, init rules and tree of the variables (traced once)."""
   args = jax.tree.unflatten(
       treedef, [jax.ShapeDtypeStruct(s, d) for s, d in specs])
+  file = _structure_file(apply_init, args)
+  kept = None if file is None else _read_structure(file)
+  if kept is not None:
+    return kept
   out = jax.eval_shape(apply_init, jax.random.key(0), *args)
   flat, tree = jax.tree_util.tree_flatten_with_path(out)
   parents = {}
@@ -117,7 +129,56 @@ def _structure(apply_init, treedef, specs):
     parents.setdefault(path[:-1], {})[path[-1].key] = leaf
   rules = tuple(_rule(path, leaf.shape, parents[path[:-1]])
                 for path, leaf in flat)
-  return tuple(leaf.shape for _, leaf in flat), rules, tree
+  shapes = tuple(leaf.shape for _, leaf in flat)
+  if file is not None:
+    _write_structure(file, [p for p, _ in flat], shapes, rules)
+  return shapes, rules, tree
+
+
+def _structure_file(apply_init, args) -> pathlib.Path | None:
+  """Where a Flax module's variable structure is kept; None: not kept."""
+  folder, module = exported.folder(), getattr(apply_init, '__self__', None)
+  if folder is None or not isinstance(module, nn.Module):
+    return None
+  key = (f'variables of {type(module).__module__}.'
+         f'{type(module).__qualname__} {module!r}')
+  return folder / f'{exported.digest(key, args)}.structure.json'
+
+
+def _write_structure(file: pathlib.Path, paths, shapes, rules) -> None:
+  """The leaves' dict keys, shapes and rules as JSON, in flattening order."""
+  if not all(isinstance(k, jax.tree_util.DictKey) for p in paths for k in p):
+    return
+  leaves = [{'path': [k.key for k in p], 'shape': list(s), 'rule': list(r)}
+            for p, s, r in zip(paths, shapes, rules)]
+  try:
+    runtime.write_json(file, {'leaves': leaves})
+  except OSError as e:
+    logging.warning('could not keep the variable structure in %s: %s', file,
+                    e)
+
+
+def _read_structure(file: pathlib.Path):
+  """`_structure`'s (shapes, rules, tree) from `file`; None if unusable."""
+  try:
+    leaves = json.loads(file.read_text())['leaves']
+    nested = {}
+    for leaf in leaves:
+      *parents, name = leaf['path']
+      node = nested
+      for k in parents:
+        node = node.setdefault(k, {})
+      node[name] = 0
+    paths, tree = jax.tree_util.tree_flatten_with_path(nested)
+    if [[k.key for k in p] for p, _ in paths] != [x['path'] for x in leaves]:
+      raise ValueError('the leaves are not in flattening order')
+    return (tuple(tuple(x['shape']) for x in leaves),
+            tuple((x['rule'][0], float(x['rule'][1])) for x in leaves), tree)
+  except FileNotFoundError:
+    return None
+  except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+    logging.warning('could not read %s (%s): tracing again', file, e)
+    return None
 
 
 def _draw(key, shapes, rules) -> list[jax.Array]:

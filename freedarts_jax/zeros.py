@@ -52,6 +52,10 @@ class Score(NamedTuple):
   scores: Alpha
 
 
+# A compiled score kept on disk (exported.compile) returns a Score.
+jax.export.register_namedtuple_serialization(
+    Score, serialized_name='freedarts_jax.zeros.Score')
+
 ScoreFn = Callable[..., Score]
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import tqdm
 
 from freedarts_jax import dtypes
+from freedarts_jax import exported
 from freedarts_jax import zeros
 from freedarts_jax.search import guards
 from freedarts_jax.search import objectives
@@ -96,9 +97,15 @@ def compiled_score(model, input_shape: tuple[int, int, int], dtype: str,
     one = objectives.make_objective_fn(objective, model, data.value, compute)
   alpha = jax.tree.unflatten(*alpha_spec)
   num = jax.tree.leaves(alpha)[0].shape[0]
+  fn = _over_seeds(one, num, batch)
+  args = (jax.tree.unflatten(*variables_spec), alpha, alpha)
   t = time.perf_counter()
-  compiled = jax.jit(_over_seeds(one, num, batch)).lower(
-      jax.tree.unflatten(*variables_spec), alpha, alpha).compile()
+  if data is None and factor is None:  # nothing unnamed closed over
+    compiled = exported.compile(
+        fn, args, f'{type(model).__module__}.{model!r} {input_shape} '
+        f'{dtype} {objective} batch={batch}')
+  else:
+    compiled = jax.jit(fn).lower(*args).compile()
   logging.info('compiled the %s %s score in %.1f s', dtype, objective,
                time.perf_counter() - t)
   return compiled
