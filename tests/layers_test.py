@@ -39,6 +39,38 @@ def test_batch_norm_modes():
   assert layers.batch_norm(x, 'none') is x
 
 
+@pytest.mark.parametrize('affine', [False, True])
+@pytest.mark.parametrize('dtype,rtol', [('float64', 1e-12), ('float32', 1e-5)])
+def test_train_batch_norm_vjp_equals_autodiff(affine, dtype, rtol):
+  # The written VJP of a training step's BatchNorm: the same forward values,
+  # and autodiff's gradients for x, scale and bias to rounding.
+  k = jax.random.split(jax.random.key(2), 4)
+  x = jax.random.normal(k[0], (4, 5, 3, 6), dtype) * 3 + 1
+  g = jax.random.normal(k[1], x.shape, dtype)
+  scale = bias = None
+  if affine:
+    scale = jax.random.normal(k[2], (6,), jnp.float32) + 1
+    bias = jax.random.normal(k[3], (6,), jnp.float32)
+  out = {}
+  for reverse_only in (False, True):
+
+    def f(x, scale, bias, reverse_only=reverse_only):
+      return layers.batch_norm(x, 'train', scale=scale, bias=bias,
+                               reverse_only=reverse_only)
+
+    y, vjp = jax.vjp(f, x, scale, bias)
+    out[reverse_only] = jax.jit(f)(x, scale, bias), y, vjp(g)
+  (jit_a, y_a, grads_a), (jit_b, y_b, grads_b) = out[True], out[False]
+  np.testing.assert_array_equal(jit_a, jit_b)
+  np.testing.assert_array_equal(y_a, y_b)
+  assert len(jax.tree.leaves(grads_a)) == (3 if affine else 1)
+  for a, b in zip(jax.tree.leaves(grads_a), jax.tree.leaves(grads_b),
+                  strict=True):
+    assert a.dtype == b.dtype
+    np.testing.assert_allclose(a, b, rtol=rtol,
+                               atol=rtol * float(np.max(np.abs(b))))
+
+
 @pytest.mark.parametrize('scaled', [False, True])
 def test_float32_score_has_no_float64_inside(scaled):
   model = nb201.Network(10, channels=4, cells_per_stage=1, bn_mode='eval',

@@ -107,7 +107,9 @@ def _bn(y: jax.Array, bn_mode: str, bns) -> jax.Array:
   c = y.shape[-1] // len(bns)
   for i, bn in enumerate(bns):
     bn.update(y[..., i * c:(i + 1) * c])
-  return layers.batch_norm(y, bn_mode, mean, var, scale, bias)
+  return layers.batch_norm(
+      y, bn_mode, mean, var, scale, bias,
+      reverse_only=layers.updates_running_stats(bns[0], bn_mode))
 
 
 def _fused_stage(x: jax.Array, n: int, stage, stride: int, dilation: int,

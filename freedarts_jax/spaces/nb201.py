@@ -110,8 +110,9 @@ class Cell(nn.Module):
       y = layers.probe(self, f'conv{k}_from{j}', _conv(nn.relu(x), kernel))
       for i, (_, _, mod) in enumerate(entries):
         mod.update(y[..., i * c:(i + 1) * c])
-      y = layers.batch_norm(y, self.bn_mode, mean,
-                            var)  # (B, H, W, len(entries) * C)
+      y = layers.batch_norm(  # (B, H, W, len(entries) * C)
+          y, self.bn_mode, mean, var, reverse_only=layers.updates_running_stats(
+              entries[0][2], self.bn_mode))
       for i, (key, _, _) in enumerate(entries):
         outs[key] = y[..., i * c:(i + 1) * c]
     return outs

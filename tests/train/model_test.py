@@ -119,6 +119,50 @@ def test_written_depthwise_vjp_gives_the_network_gradient_of_the_primitive():
                                atol=1e-12 * float(np.max(np.abs(b)) + 1))
 
 
+@pytest.mark.parametrize('space', ['darts', 'nb201'])
+def test_training_step_batch_norm_vjp_gives_the_autodiff_gradient(space):
+  # A training step (batch_stats mutable) takes layers.train_batch_norm's
+  # VJP; without mutable batch_stats the same network differentiates its
+  # train-mode BatchNorms by autodiff. Loss and every parameter's gradient,
+  # float64.
+  x = jax.random.normal(jax.random.key(1), (2, 32, 32, 3), jnp.float64)
+  if space == 'darts':
+    net = darts.Network(10, 4, 3, 'cifar', 'train', affine=True,
+                        genotype=darts.DARTS_V2, auxiliary=True,
+                        depthwise='shift_vjp')
+  else:
+    net = nb201.Network(10, 4, 1, 'train', genotype=nb201.from_string(
+        NB201_BEST))
+  variables = init.torch_init(net.init, jax.random.key(0), x)
+  params = jax.tree.map(lambda p: p.astype(jnp.float64), variables['params'])
+  grads, calls, real = {}, {}, layers.train_batch_norm
+  for mutable in (['batch_stats'], False):
+    used = []
+
+    def counted(*args, used=used):
+      used.append(1)
+      return real(*args)
+
+    def loss(params, mutable=mutable):
+      out = net.apply({**variables, 'params': params}, x, mutable=mutable)
+      out = out[0] if mutable else out
+      logits, aux = out if space == 'darts' else (out, 0.0)
+      return jnp.sum(jnp.sin(logits)) + jnp.sum(aux ** 2)
+
+    with pytest.MonkeyPatch.context() as m:
+      m.setattr(layers, 'train_batch_norm', counted)
+      grads[bool(mutable)] = jax.value_and_grad(loss)(params)
+    calls[bool(mutable)] = len(used)
+  assert calls[True] > 0 and calls[False] == 0
+  (v, g), (w, h) = grads[True], grads[False]
+  np.testing.assert_allclose(v, w, rtol=1e-12)
+  flat_g, flat_h = jax.tree.leaves(g), jax.tree.leaves(h)
+  assert len(flat_g) == len(flat_h) > 0
+  for a, b in zip(flat_g, flat_h):
+    np.testing.assert_allclose(a, b, rtol=1e-10,
+                               atol=1e-12 * float(np.max(np.abs(b)) + 1))
+
+
 def test_cpu_training_step_uses_the_written_vjp_without_ynn_fusions():
   # The CPU training step's choices (benchmarks/RESULTS.md, issue 16): the
   # depthwise form with the written VJP, and XLA's YNN fusions off (their
