@@ -10,7 +10,8 @@ under a digest of everything that shapes it: the caller's key (the model and
 the static arguments), the arguments' tree, shapes and dtypes, the x64 flag,
 the backend and device kind, the versions of Python, jax, jaxlib and flax, and
 this package's source. A run that finds the file deserialises it instead of
-tracing; a file that cannot be read is replaced, never trusted.
+tracing; a file that cannot be read is replaced, never trusted, and a call
+that cannot be exported is compiled directly.
 
 The call is compiled from the exported module on the first run as well as on
 later ones, so a search computes the same numbers whether or not the file was
@@ -65,7 +66,14 @@ def compile(fn: Callable, args: tuple, key: str,
   path = where / f'{digest(key, args)}{SUFFIX}'
   exp = _load(path)
   if exp is None:
-    exp = jax.export.export(jax.jit(fn))(*args)
+    try:
+      exp = jax.export.export(jax.jit(fn))(*args)
+    except Exception as e:  # pylint: disable=broad-except
+      # What jax.export cannot serialise (a host callback, say) is compiled
+      # as it always was: the files are a cache, never a condition.
+      logging.warning('could not export the call (%s: %s): compiling it '
+                      'without keeping it', type(e).__name__, e)
+      return jax.jit(fn).lower(*args).compile()
     _save(path, exp)
   else:
     logging.info('loaded the traced call from %s', path)

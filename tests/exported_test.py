@@ -101,6 +101,20 @@ def test_without_a_folder_nothing_is_exported(monkeypatch):
   _assert_identical(exported.compile(fn, args, 'zeros')(*args), want)
 
 
+def test_a_call_that_cannot_be_exported_is_compiled_directly(
+    tmp_path, monkeypatch):
+  fn, args, _ = _small_and_args()
+  want = jax.jit(fn)(*args)
+
+  def unsupported(*args, **kwargs):
+    raise NotImplementedError('a host callback')
+
+  monkeypatch.setattr(exported.jax.export, 'export', unsupported)
+  got = exported.compile(fn, args, 'zeros', where=tmp_path)
+  _assert_identical(got(*args), want)
+  assert not list(tmp_path.iterdir())
+
+
 def _fail(*args, **kwargs):
   raise AssertionError('traced or exported')
 
