@@ -90,6 +90,17 @@ def test_network_auxiliary_logits_drop_path_and_per_op_statistics():
   assert np.abs(a).max() > 0 and not np.allclose(a, b)
 
 
+def _assert_loss_and_grads_close(ours, reference):
+  """(loss, grads) pairs in float64: loss 1e-12, each gradient 1e-10."""
+  (v, g), (w, h) = ours, reference
+  np.testing.assert_allclose(v, w, rtol=1e-12)
+  flat_g, flat_h = jax.tree.leaves(g), jax.tree.leaves(h)
+  assert len(flat_g) == len(flat_h) > 0
+  for a, b in zip(flat_g, flat_h):
+    np.testing.assert_allclose(a, b, rtol=1e-10,
+                               atol=1e-12 * float(np.max(np.abs(b)) + 1))
+
+
 def test_written_depthwise_vjp_gives_the_network_gradient_of_the_primitive():
   # The CPU training network's 'shift_vjp' against the grouped convolution:
   # the loss and every parameter's gradient of DARTS-V2 with the auxiliary
@@ -110,13 +121,7 @@ def test_written_depthwise_vjp_gives_the_network_gradient_of_the_primitive():
       return jnp.sum(jnp.sin(logits)) + jnp.sum(aux ** 2)
 
     grads[impl] = jax.value_and_grad(loss)(params)
-  (v, g), (w, h) = grads['shift_vjp'], grads['conv']
-  np.testing.assert_allclose(v, w, rtol=1e-12)
-  flat_g, flat_h = jax.tree.leaves(g), jax.tree.leaves(h)
-  assert len(flat_g) == len(flat_h) > 0
-  for a, b in zip(flat_g, flat_h):
-    np.testing.assert_allclose(a, b, rtol=1e-10,
-                               atol=1e-12 * float(np.max(np.abs(b)) + 1))
+  _assert_loss_and_grads_close(grads['shift_vjp'], grads['conv'])
 
 
 @pytest.mark.parametrize('space', ['darts', 'nb201'])
@@ -154,13 +159,7 @@ def test_training_step_batch_norm_vjp_gives_the_autodiff_gradient(space):
       grads[bool(mutable)] = jax.value_and_grad(loss)(params)
     calls[bool(mutable)] = len(used)
   assert calls[True] > 0 and calls[False] == 0
-  (v, g), (w, h) = grads[True], grads[False]
-  np.testing.assert_allclose(v, w, rtol=1e-12)
-  flat_g, flat_h = jax.tree.leaves(g), jax.tree.leaves(h)
-  assert len(flat_g) == len(flat_h) > 0
-  for a, b in zip(flat_g, flat_h):
-    np.testing.assert_allclose(a, b, rtol=1e-10,
-                               atol=1e-12 * float(np.max(np.abs(b)) + 1))
+  _assert_loss_and_grads_close(grads[True], grads[False])
 
 
 def test_cpu_training_step_uses_the_written_vjp_without_ynn_fusions():
