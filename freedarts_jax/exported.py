@@ -21,9 +21,7 @@ there (tests/exported_test.py).
 from collections.abc import Callable
 import functools
 import hashlib
-import os
 import pathlib
-import tempfile
 
 from absl import logging
 import jax
@@ -127,14 +125,6 @@ def _load(path: pathlib.Path) -> jax.export.Exported | None:
 def _save(path: pathlib.Path, exp: jax.export.Exported) -> None:
   """Writes `exp` atomically; a folder that cannot be written is skipped."""
   try:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
-    try:
-      with os.fdopen(fd, 'wb') as f:
-        f.write(exp.serialize())
-      os.replace(tmp, path)
-    except BaseException:
-      os.unlink(tmp)
-      raise
+    runtime.write_bytes(path, exp.serialize())
   except (OSError, ImportError) as e:  # ImportError: no flatbuffers
     logging.warning('could not keep the traced call in %s: %s', path, e)

@@ -191,12 +191,21 @@ def fresh_file(path: pathlib.Path) -> pathlib.Path:
 
 def write_text(path: pathlib.Path, text: str) -> None:
   """Writes a file atomically: a temporary file in the same folder, renamed."""
+  _write_atomic(path, 'w', text)
+
+
+def write_bytes(path: pathlib.Path, data: bytes) -> None:
+  """Writes a binary file atomically (see write_text)."""
+  _write_atomic(path, 'wb', data)
+
+
+def _write_atomic(path, mode: str, data) -> None:
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
   try:
-    with os.fdopen(fd, 'w') as f:
-      f.write(text)
+    with os.fdopen(fd, mode) as f:
+      f.write(data)
     os.replace(tmp, path)
   except BaseException:
     os.unlink(tmp)
