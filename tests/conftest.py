@@ -8,16 +8,23 @@ the theory run switch it on for their own duration, which the tests that
 turn it off around them check.
 
 Every test process (and the CLIs the tests start, which inherit the
-environment) compiles with XLA's LLVM optimisation off: compiling the
+environment) compiles with XLA's LLVM optimisation off and with XLA CPU's
+elemental emitter instead of its MLIR fusion emitters: compiling the
 supernets' gradients dominates the suite's time on a 2-core CPU, and the
-tests need the numbers, not fast code. XLA reads XLA_FLAGS when the backend
-starts, i.e. at the first computation, after this module is imported.
+tests need the numbers, not fast code. At optimisation level 0 the fusion
+emitters are most of a DARTS supernet's compile (1,704 fusions at about
+60 ms each; a 3-cell float64 train-mode score 75 s -> 48 s, the suite 40 ->
+31 minutes: benchmarks/RESULTS.md); at the default level they are the
+faster choice, so the package keeps them. XLA reads XLA_FLAGS when the
+backend starts, i.e. at the first computation, after this module is
+imported.
 """
 
 import os
 
 _FAST_COMPILE = ('--xla_backend_optimization_level=0 '
-                 '--xla_llvm_disable_expensive_passes=true')
+                 '--xla_llvm_disable_expensive_passes=true '
+                 '--xla_cpu_use_fusion_emitters=false')
 os.environ['XLA_FLAGS'] = (
     f"{os.environ.get('XLA_FLAGS', '')} {_FAST_COMPILE}".strip())
 
