@@ -14,7 +14,7 @@ supernets' gradients dominates the suite's time on a 2-core CPU, and the
 tests need the numbers, not fast code. At optimisation level 0 the fusion
 emitters are most of a DARTS supernet's compile (1,704 fusions at about
 60 ms each; a 3-cell float64 train-mode score 75 s -> 48 s, the suite 40 ->
-31 minutes: benchmarks/RESULTS.md); at the default level they are the
+31-35 minutes: benchmarks/RESULTS.md); at the default level they are the
 faster choice, so the package keeps them. XLA reads XLA_FLAGS when the
 backend starts, i.e. at the first computation, after this module is
 imported.
