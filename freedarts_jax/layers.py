@@ -225,8 +225,11 @@ def conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
   transposed dimension labels and run on a generic path: a 3x3 conv of a
   (64, 32, 32, 16) batch took 1.04 CPU-s forward and backward in a switch
   against 0.08 with this VJP; four strided 3x3 convs' weight gradient
-  0.91 s under lax.map against 0.037 s (benchmarks/RESULTS.md). No forward
-  mode (jax.jvp): a custom VJP has none.
+  0.91 s under lax.map against 0.037 s (benchmarks/RESULTS.md). At stride 1
+  the VJP's convs are themselves `conv` and `kernel_grad`, whose VJPs are
+  again these two: every order of reverse mode (grasp's Hessian-vector
+  product) stays canonical. At other strides the second order is
+  autodiff's. No forward mode (jax.jvp): a custom VJP has none.
 
   Args:
     x: (B, H, W, C_in).
@@ -246,6 +249,9 @@ def _conv_fwd(x, kernel, strides, padding):
 
 def _conv_bwd(strides, padding, residuals, g):
   x, kernel = residuals
+  if strides == (1, 1):
+    return (_input_grad(g, kernel, padding),
+            kernel_grad(x, g, padding))
   pad_dx, pad_dk = [], []
   for d in range(2):
     size, k, s, (lo, _) = x.shape[1 + d], kernel.shape[d], strides[d], \
@@ -254,13 +260,63 @@ def _conv_bwd(strides, padding, residuals, g):
     pad_dx.append((k - 1 - lo, size - dilated + lo))
     pad_dk.append((lo, k - 1 - size - lo + dilated))
   # dx: g dilated by the stride, correlated with the flipped kernel (O, I).
-  flipped = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
-  dx = _nhwc_conv(g, flipped, (1, 1), pad_dx, lhs_dilation=strides)
+  dx = _nhwc_conv(g, _flip(kernel), (1, 1), pad_dx, lhs_dilation=strides)
   # dkernel[i, j, c, o] = sum over b, h, w of x_padded[b, s h + i, s w + j,
   # c] g[b, h, w, o]: a conv over (H, W) with the batch as its features.
-  dk = _nhwc_conv(x.transpose(3, 1, 2, 0), g.transpose(1, 2, 0, 3), (1, 1),
-                  pad_dk, rhs_dilation=strides)
-  return dx, dk.transpose(1, 2, 0, 3)
+  return dx, _kernel_conv(x, g, pad_dk, strides)
+
+
+def _flip(kernel: jax.Array) -> jax.Array:
+  """(kh, kw, I, O) -> spatially flipped (kh, kw, O, I)."""
+  return jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
+
+
+def _kernel_conv(x, g, padding, rhs_dilation=(1, 1)):
+  """sum over b of x_padded's windows times g: (kh, kw, C_in, C_out)."""
+  return _nhwc_conv(x.transpose(3, 1, 2, 0), g.transpose(1, 2, 0, 3),
+                    (1, 1), padding,
+                    rhs_dilation=rhs_dilation).transpose(1, 2, 0, 3)
+
+
+def _input_grad(g: jax.Array, kernel: jax.Array, padding) -> jax.Array:
+  """dL/dx of a stride-1 `conv` from its output cotangent g: a `conv`."""
+  mirrored = tuple((k - 1 - lo, k - 1 - hi)
+                   for k, (lo, hi) in zip(kernel.shape[:2], padding))
+  return conv(g, _flip(kernel), (1, 1), mirrored)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def kernel_grad(x: jax.Array, g: jax.Array,
+                padding: tuple[tuple[int, int], tuple[int, int]]
+                ) -> jax.Array:
+  """dL/dkernel of a stride-1 `conv(x, kernel, (1, 1), padding)`.
+
+  kernel_grad[i, j, c, o] = sum over b, h, w of x_padded[b, h + i, w + j,
+  c] g[b, h, w, o]: a canonical conv over (H, W) with the batch as its
+  features. Bilinear in (x, g), with <dK, kernel_grad(x, g)> =
+  <g, conv(x, dK)>, so its VJP is `conv`'s two forms again.
+
+  Args:
+    x: (B, H, W, C_in), the conv's input.
+    g: (B, H_out, W_out, C_out), the conv output's cotangent.
+    padding: the conv's ((top, bottom), (left, right)), each at most k - 1.
+
+  Returns:
+    (kh, kw, C_in, C_out), kh = H + top + bottom - H_out + 1 (kw alike).
+  """
+  return _kernel_conv(x, g, padding)
+
+
+def _kernel_grad_fwd(x, g, padding):
+  return kernel_grad(x, g, padding), (x, g)
+
+
+def _kernel_grad_bwd(padding, residuals, dk):
+  x, g = residuals
+  return _input_grad(g, dk, padding), conv(x, dk, (1, 1), padding)
+
+
+kernel_grad.defvjp(_kernel_grad_fwd, _kernel_grad_bwd)
 
 
 conv.defvjp(_conv_fwd, _conv_bwd)

@@ -155,7 +155,8 @@ def test_depthwise_shift_gradients_equal_the_grouped_conv(
 
 
 @pytest.mark.parametrize('k,stride,pad,hw', [
-    (3, 1, 1, 6), (1, 1, 0, 5), (3, 2, 1, 8), (3, 2, 1, 7), (5, 2, 2, 9)])
+    (3, 1, 1, 6), (1, 1, 0, 5), (3, 1, 0, 6), (5, 1, 1, 7), (3, 2, 1, 8),
+    (3, 2, 1, 7), (5, 2, 2, 9)])
 def test_conv_vjp_equals_autodiff_of_the_lax_conv(k, stride, pad, hw):
   x = jax.random.normal(jax.random.key(4), (2, hw, hw, 3), jnp.float64)
   kernel = jax.random.normal(jax.random.key(5), (k, k, 3, 4), jnp.float64)
@@ -169,9 +170,9 @@ def test_conv_vjp_equals_autodiff_of_the_lax_conv(k, stride, pad, hw):
   ours = lambda x, w: layers.conv(x, w, strides, padding)  # noqa: E731
   np.testing.assert_allclose(ours(x, kernel), lax_conv(x, kernel),
                              rtol=1e-12, atol=1e-12)
-  for order in (1, 2):  # the gradient, and reverse over reverse (grasp's)
+  for order in (1, 2, 3):  # the gradient, reverse over reverse (grasp's)
     f, g = loss(ours), loss(lax_conv)
-    if order == 2:
+    for _ in range(order - 1):
       f, g = [lambda x, w, h=h: jnp.vdot(jax.grad(h, 1)(x, w), kernel)
               for h in (f, g)]
     for got, want in zip(jax.grad(f, (0, 1))(x, kernel),
@@ -184,23 +185,32 @@ def test_conv_gradient_inside_a_loop_is_canonical_on_cpu():
   """layers.conv's gradient convs in a loop body have NHWC / HWIO labels.
 
   XLA CPU canonicalises only top-level convs for its Eigen path; the ones
-  autodiff emits in a loop body keep transposed labels.
+  autodiff emits in a loop body keep transposed labels. At stride 1 the
+  second order (a Hessian-vector product, grasp's) stays canonical too.
   """
   x = jnp.ones((2, 8, 8, 3), jnp.float32)
   kernel = jnp.ones((3, 3, 3, 4), jnp.float32)
 
-  def labels(conv):
-    grad = jax.grad(lambda w, s: jnp.sum(conv(x, w * s)))
+  def labels(conv, order=1):
+    def grad(w, s):
+      g = jax.grad(lambda w: jnp.sum(jnp.sin(conv(x * s, w))))
+      if order == 1:
+        return g(w)
+      return jax.grad(lambda w: jnp.vdot(g(w), kernel))(w)
+
     hlo = jax.jit(lambda s: jax.lax.map(lambda t: grad(kernel, t), s)).lower(
         jnp.ones(2, jnp.float32)).compile().as_text()
     return set(__import__('re').findall(r'dim_labels=(\S+?),', hlo))
 
   padding = ((1, 1), (1, 1))
-  assert labels(lambda x, w: layers.conv(x, w, (2, 2), padding)) == {
-      'b01f_01io->b01f'}
-  assert labels(lambda x, w: jax.lax.conv_general_dilated(
-      x, w, (2, 2), padding, dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-                ) != {'b01f_01io->b01f'}
+  canonical = {'b01f_01io->b01f'}
+  assert labels(lambda x, w: layers.conv(x, w, (2, 2), padding)) == canonical
+  assert labels(lambda x, w: layers.conv(x, w, (1, 1), padding),
+                order=2) == canonical
+  for stride, order in (((2, 2), 1), ((1, 1), 2)):
+    assert labels(lambda x, w, s=stride: jax.lax.conv_general_dilated(
+        x, w, s, padding, dimension_numbers=('NHWC', 'HWIO', 'NHWC')),
+                  order) != canonical
   with pytest.raises(ValueError, match='canonical_vjp with dilation=2'):
     layers.Conv(4, 3, dilation=2, canonical_vjp=True).init(
         jax.random.key(0), x)

@@ -71,7 +71,8 @@ def make_grasp(setup: Setup):
 
   g = dL/dtheta restricted to the kernels and held constant; H g is the
   Hessian-vector product, the gradient of g . dL/dtheta (reverse over
-  reverse: the cell network's convolutions have a custom VJP).
+  reverse: the cell network's convolutions have a custom VJP, layers.conv,
+  whose own VJP keeps the cells' convolutions canonical for XLA CPU).
   """
   net = nets.of(setup, 'float64', second_order=True)
 
