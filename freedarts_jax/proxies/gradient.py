@@ -70,7 +70,8 @@ def make_grasp(setup: Setup):
   """GraSP (Wang et al. 2020): sum of -theta * (H g) over the kernels.
 
   g = dL/dtheta restricted to the kernels and held constant; H g is the
-  Hessian-vector product, the gradient of g . dL/dtheta (reverse over
+  Hessian-vector product, the gradient of g . dL/dtheta, taken as the VJP
+  of the gradient that gave g (one forward and backward pass; reverse over
   reverse: the cell network's convolutions have a custom VJP, layers.conv,
   whose own VJP keeps the cells' convolutions canonical for XLA CPU).
   """
@@ -79,12 +80,8 @@ def make_grasp(setup: Setup):
   def score(variables, alpha, batch):
     loss, v, _, _ = _loss_fn(net, variables, alpha, batch)
     params = v['params']
-    grad = jax.grad(loss)
-    g = jax.lax.stop_gradient(grad(params))
-    g = tree_util.kernels_only(g)
-    hg = jax.grad(lambda p: sum(
-        jnp.vdot(a, b) for a, b in zip(jax.tree.leaves(g),
-                                       jax.tree.leaves(grad(p)))))(params)
+    g, hvp = jax.vjp(jax.grad(loss), params)  # one forward, one backward
+    hg, = hvp(tree_util.kernels_only(g))  # H g: H is symmetric
     return {'grasp': sum(jnp.sum(-w * h)
                          for w, h in zip(tree_util.kernel_leaves(params),
                                          tree_util.kernel_leaves(hg)))}
