@@ -65,6 +65,31 @@ def _affine(y: jax.Array, scale: jax.Array | None,
   return y * scale.astype(y.dtype) + bias.astype(y.dtype)
 
 
+def channel_sum(x: jax.Array, dtype=None) -> jax.Array:
+  """Per-channel sum over (B, H, W) of a (B, H, W, C) array, in two steps.
+
+  First over B, with H * W * C as one wide minor axis, then over the
+  (H * W, C) remainder. XLA CPU runs the single reduction over the three
+  leading axes of a narrow C about ten times slower than the two (a
+  (16, 32, 32, 108) product summed: 3.9-4.6 ms against 0.41 ms;
+  benchmarks/RESULTS.md, issue 16); the optimization barrier keeps XLA's
+  simplifier from merging them back into one. Equal to
+  `jnp.sum(x, axis=(0, 1, 2), dtype=dtype)` up to the order of the
+  additions (tests/layers_test.py). Used in the training step's written
+  VJPs only, so the search's and the proxies' values are untouched.
+
+  Args:
+    x: (B, H, W, C).
+    dtype: the accumulation dtype of the first (long) sum; None: x's.
+
+  Returns:
+    (C,), `dtype` or x's dtype.
+  """
+  b, h, w, c = x.shape
+  rows = jnp.sum(x.reshape(b, h * w * c), axis=0, dtype=dtype)
+  return jnp.sum(jax.lax.optimization_barrier(rows).reshape(h * w, c), axis=0)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
 def train_batch_norm(x: jax.Array, scale: jax.Array | None,
                      bias: jax.Array | None, eps: float) -> jax.Array:
@@ -78,7 +103,8 @@ def train_batch_norm(x: jax.Array, scale: jax.Array | None,
       dscale = sum(g * y),  dbias = sum(g),
 
   n = B * H * W. On XLA CPU those reductions were 2.9 of the DARTS-V2
-  training step's 7.5 thunk-seconds (benchmarks/RESULTS.md, issue 16).
+  training step's 7.5 thunk-seconds (benchmarks/RESULTS.md, issue 16); both
+  are `channel_sum`s.
   Forward values equal `batch_norm`'s exactly; gradients equal autodiff's
   to rounding (tests/layers_test.py). No forward mode: a custom VJP has
   none.
@@ -105,8 +131,8 @@ def _train_batch_norm_bwd(eps, res, g):
   del eps
   y, r, scale, bias = res
   n = y.size // y.shape[-1]
-  s1 = jnp.sum(g, axis=(0, 1, 2))  # (C,)
-  s2 = jnp.sum(g * y, axis=(0, 1, 2))
+  s1 = channel_sum(g)  # (C,)
+  s2 = channel_sum(g * y)
   k = r if scale is None else r * scale.astype(y.dtype)
   dx = k * (g - s1 / n - y * (s2 / n))
   if scale is None:
@@ -625,7 +651,7 @@ def _shift_bwd(stride, dilation, residuals, g):
   k = kernel.shape[0]
   xp, pad, (ho, wo) = _padded(x, k, stride, dilation)
   acc = jnp.promote_types(g.dtype, jnp.float32)  # bfloat16 sums in float32
-  dk = jnp.stack([jnp.sum(s * g, axis=(0, 1, 2), dtype=acc)
+  dk = jnp.stack([channel_sum(s * g, dtype=acc)
                   for _, _, s in _taps(xp, k, stride, dilation, (ho, wo))])
   dk = dk.reshape(kernel.shape).astype(kernel.dtype)
   h, w = x.shape[1:3]

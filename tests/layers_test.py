@@ -39,6 +39,23 @@ def test_batch_norm_modes():
   assert layers.batch_norm(x, 'none') is x
 
 
+@pytest.mark.parametrize('dtype,acc,rtol', [('float64', None, 1e-12),
+                                             ('float32', None, 1e-5),
+                                             ('bfloat16', 'float32', 1e-5)])
+def test_channel_sum_equals_sum(dtype, acc, rtol):
+  # The two-step per-channel sum equals the one reduction to rounding, in
+  # the accumulation dtype asked for, and stays two reductions once compiled
+  # (the barrier holds; merged, it is the slow form again).
+  x = jax.random.normal(jax.random.key(3), (3, 5, 7, 6), dtype) * 3 + 1
+  want = jnp.sum(x.astype(acc or dtype), axis=(0, 1, 2))
+  got = jax.jit(layers.channel_sum, static_argnums=1)(x, acc)
+  assert got.shape == (6,) and got.dtype == want.dtype
+  np.testing.assert_allclose(got, want, rtol=rtol,
+                             atol=rtol * float(jnp.max(jnp.abs(want))))
+  hlo = jax.jit(layers.channel_sum).lower(x).compile().as_text()
+  assert hlo.count(' reduce(') == 2
+
+
 @pytest.mark.parametrize('affine', [False, True])
 @pytest.mark.parametrize('dtype,rtol', [('float64', 1e-12), ('float32', 1e-5)])
 def test_train_batch_norm_vjp_equals_autodiff(affine, dtype, rtol):
