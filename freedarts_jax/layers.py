@@ -199,8 +199,8 @@ def update_running_stats(module: nn.Module, x: jax.Array, mode: str) -> None:
     return
   x = jax.lax.stop_gradient(x).astype(jnp.float32)
   n = x.size // x.shape[-1]
-  mu = jnp.mean(x, axis=(0, 1, 2))
-  var = jnp.mean(jnp.square(x - mu), axis=(0, 1, 2)) * (n / max(n - 1, 1))
+  mu = channel_sum(x) / n
+  var = channel_sum(jnp.square(x - mu)) / max(n - 1, 1)
   for name, batch in (('mean', mu), ('var', var)):
     old = module.get_variable('batch_stats', name)
     module.put_variable('batch_stats', name,
