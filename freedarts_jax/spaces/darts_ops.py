@@ -117,12 +117,43 @@ def _fused_stage(x: jax.Array, n: int, stage, stride: int, dilation: int,
   """ReLU, depthwise, 1x1, BN for n ops at once; x is (B, H, W, n * C)."""
   dws, pws, bns = zip(*stage)
   dw = jnp.concatenate(dws, axis=-1)  # (k, k, 1, n * C)
-  c = dws[0].shape[-1]
   y = layers.depthwise_conv(nn.relu(x), dw, stride, dilation, depthwise)
-  b, h, w, _ = y.shape
-  pw = jnp.stack([p[0, 0] for p in pws]).astype(x.dtype)  # (n, C, C)
-  y = jnp.einsum('bhwnc,ncd->bhwnd', y.reshape(b, h, w, n, c), pw)
-  return _bn(y.reshape(b, h, w, n * c), bn_mode, bns)
+  block_diagonal = (n > 1 and jax.default_backend() == 'cpu'
+                    and layers.updates_running_stats(bns[0], bn_mode))
+  y = pointwise(y, [p[0, 0].astype(x.dtype) for p in pws], block_diagonal)
+  return _bn(y, bn_mode, bns)
+
+
+def pointwise(y: jax.Array, kernels, block_diagonal: bool) -> jax.Array:
+  """The 1x1 convs of n ops at once; y holds their inputs side by side.
+
+  A batched matmul over the ops ('bhwnc,ncd->bhwnd'), or, with
+  `block_diagonal`, one matmul with the (n * C, n * C) block-diagonal
+  weight: n times the multiplications, but XLA CPU lays the batched form's
+  output out op-major and transposes it for every consumer, in the forward
+  and the backward pass; the block-diagonal form needs none (the DARTS-V2
+  training step on CPU, C=36, 20 cells, batch 16: 2.04 -> 1.51 s a step;
+  benchmarks/RESULTS.md, issue 16). The training step on CPU takes it; the
+  search and the proxies keep the batched form, whose values they were
+  checked with (the off-diagonal zeros would turn an inf into a NaN).
+  Equal up to the order of the additions (tests/spaces/darts_test.py).
+
+  Args:
+    y: (B, H, W, n * C).
+    kernels: n (C, C) matrices, y's dtype, in the order of y's blocks.
+    block_diagonal: which form.
+
+  Returns:
+    (B, H, W, n * C), y's dtype.
+  """
+  if block_diagonal:
+    return jnp.einsum('bhwc,cd->bhwd', y,
+                      jax.scipy.linalg.block_diag(*kernels))
+  b, h, w, nc = y.shape
+  n = len(kernels)
+  y = jnp.einsum('bhwnc,ncd->bhwnd', y.reshape(b, h, w, n, nc // n),
+                 jnp.stack(kernels))
+  return y.reshape(b, h, w, nc)
 
 
 def ops_from(x: jax.Array, wanted, stride: int, bn_mode: str,

@@ -24,6 +24,7 @@ from freedarts_jax.search import checks
 from freedarts_jax.search import driver
 from freedarts_jax.spaces import darts
 from freedarts_jax.spaces import darts_genotype as dg
+from freedarts_jax.spaces import darts_ops
 from tests.conftest import assert_scaled_equals_plain
 
 ROOT = pathlib.Path(__file__).parent.parent.parent
@@ -210,6 +211,27 @@ def _hand_count_cifar_supernet(c: int, layers: int, classes: int) -> int:
     total += c_pp * c + c_p * c + 14 * edge + (8 * c * c if reduction else 0)
     c_pp, c_p = c_p, 4 * c
   return total + c_p * classes + classes
+
+
+@pytest.mark.parametrize('dtype,rtol', [('float64', 1e-12), ('float32', 1e-6)])
+def test_block_diagonal_pointwise_equals_the_batched_matmul(dtype, rtol):
+  # The CPU training step's form of the ops' fused 1x1 convs against the
+  # batched matmul the search uses: values, and the gradients for the input
+  # and each kernel.
+  k = jax.random.split(jax.random.key(4), 4)
+  y = jax.random.normal(k[0], (2, 5, 3, 3 * 6), dtype)
+  kernels = [jax.random.normal(key, (6, 6), dtype) for key in k[1:]]
+  g = jnp.cos(jnp.arange(y.size, dtype=dtype)).reshape(y.shape)
+  out = {}
+  for block_diagonal in (False, True):
+    f = lambda y, kernels, b=block_diagonal: darts_ops.pointwise(y, kernels, b)
+    value, vjp = jax.vjp(jax.jit(f), y, kernels)
+    out[block_diagonal] = (value, vjp(g))
+  for a, b in zip(jax.tree.leaves(out[True]), jax.tree.leaves(out[False]),
+                  strict=True):
+    assert a.shape == b.shape and a.dtype == b.dtype
+    np.testing.assert_allclose(a, b, rtol=rtol,
+                               atol=rtol * float(jnp.max(jnp.abs(b))))
 
 
 def test_cifar_supernet_parameter_count():

@@ -127,9 +127,10 @@ def test_written_depthwise_vjp_gives_the_network_gradient_of_the_primitive():
 @pytest.mark.parametrize('space', ['darts', 'nb201'])
 def test_training_step_batch_norm_vjp_gives_the_autodiff_gradient(space):
   # A training step (batch_stats mutable) takes layers.train_batch_norm's
-  # VJP; without mutable batch_stats the same network differentiates its
-  # train-mode BatchNorms by autodiff. Loss and every parameter's gradient,
-  # float64.
+  # VJP and, on CPU, the DARTS ops' block-diagonal 1x1 convs
+  # (darts_ops.pointwise); without mutable batch_stats the same network
+  # differentiates its train-mode BatchNorms by autodiff and keeps the
+  # batched 1x1 convs. Loss and every parameter's gradient, float64.
   x = jax.random.normal(jax.random.key(1), (2, 32, 32, 3), jnp.float64)
   if space == 'darts':
     net = darts.Network(10, 4, 3, 'cifar', 'train', affine=True,
