@@ -118,7 +118,7 @@ def _fused_stage(x: jax.Array, n: int, stage, stride: int, dilation: int,
   dws, pws, bns = zip(*stage)
   dw = jnp.concatenate(dws, axis=-1)  # (k, k, 1, n * C)
   y = layers.depthwise_conv(nn.relu(x), dw, stride, dilation, depthwise)
-  block_diagonal = (n > 1 and jax.default_backend() == 'cpu'
+  block_diagonal = (jax.default_backend() == 'cpu'
                     and layers.updates_running_stats(bns[0], bn_mode))
   y = pointwise(y, [p[0, 0].astype(x.dtype) for p in pws], block_diagonal)
   return _bn(y, bn_mode, bns)
@@ -129,14 +129,15 @@ def pointwise(y: jax.Array, kernels, block_diagonal: bool) -> jax.Array:
 
   A batched matmul over the ops ('bhwnc,ncd->bhwnd'), or, with
   `block_diagonal`, one matmul with the (n * C, n * C) block-diagonal
-  weight: n times the multiplications, but XLA CPU lays the batched form's
-  output out op-major and transposes it for every consumer, in the forward
-  and the backward pass; the block-diagonal form needs none (the DARTS-V2
-  training step on CPU, C=36, 20 cells, batch 16: 2.04 -> 1.51 s a step;
-  benchmarks/RESULTS.md, issue 16). The training step on CPU takes it; the
-  search and the proxies keep the batched form, whose values they were
-  checked with (the off-diagonal zeros would turn an inf into a NaN).
-  Equal up to the order of the additions (tests/spaces/darts_test.py).
+  weight (`matmul_nhwc`): n times the multiplications, but XLA CPU lays the
+  batched form's output out op-major and transposes it for every consumer,
+  in the forward and the backward pass; the block-diagonal form needs none
+  (the DARTS-V2 training step on CPU, C=36, 20 cells, batch 16: 2.04 ->
+  1.51 s a step; benchmarks/RESULTS.md, issue 16). The training step on CPU
+  takes it; the search and the proxies keep the batched form, whose values
+  they were checked with (the off-diagonal zeros would turn an inf into a
+  NaN). Equal up to the order of the additions
+  (tests/spaces/darts_test.py).
 
   Args:
     y: (B, H, W, n * C).
@@ -147,8 +148,7 @@ def pointwise(y: jax.Array, kernels, block_diagonal: bool) -> jax.Array:
     (B, H, W, n * C), y's dtype.
   """
   if block_diagonal:
-    return jnp.einsum('bhwc,cd->bhwd', y,
-                      jax.scipy.linalg.block_diag(*kernels))
+    return matmul_nhwc(y, jax.scipy.linalg.block_diag(*kernels))
   b, h, w, nc = y.shape
   n = len(kernels)
   y = jnp.einsum('bhwnc,ncd->bhwnd', y.reshape(b, h, w, n, nc // n),
@@ -205,3 +205,36 @@ def ops_from(x: jax.Array, wanted, stride: int, bn_mode: str,
     for i, e in enumerate(edges):
       outs[e, op] = y[..., i * c:(i + 1) * c]
   return outs
+
+
+@jax.custom_vjp
+def matmul_nhwc(y: jax.Array, kernel: jax.Array) -> jax.Array:
+  """A 1x1 conv as a matmul, (B, H, W, C) x (C, D) -> (B, H, W, D).
+
+  Reverse mode only (a custom VJP): the kernel's gradient is summed from
+  one (C, D) product per image, `sum_b y[b]^T g[b]`, which XLA CPU runs on
+  the arrays as they lie; autodiff's single product over all B * H * W
+  rows first copies y transposed, in the DARTS-V2 training step the
+  largest copies left (a (96 * 32 * 32, 108) pair: 35.8 ms against 15.8
+  ms; benchmarks/RESULTS.md, issue 16). Per-image products and their sum
+  are float32 at least. Values and gradients equal autodiff's up to the
+  order of the additions (tests/spaces/darts_test.py).
+  """
+  return jnp.einsum('bhwc,cd->bhwd', y, kernel)
+
+
+def _matmul_nhwc_fwd(y, kernel):
+  return matmul_nhwc(y, kernel), (y, kernel)
+
+
+def _matmul_nhwc_bwd(residuals, g):
+  y, kernel = residuals
+  b, h, w, c = y.shape
+  acc = jnp.promote_types(kernel.dtype, jnp.float32)
+  per_image = jnp.einsum('bpc,bpd->bcd', y.reshape(b, h * w, c),
+                         g.reshape(b, h * w, -1), preferred_element_type=acc)
+  dy = jnp.einsum('bhwd,cd->bhwc', g, kernel)
+  return dy, jnp.sum(per_image, axis=0).astype(kernel.dtype)
+
+
+matmul_nhwc.defvjp(_matmul_nhwc_fwd, _matmul_nhwc_bwd)
