@@ -66,17 +66,18 @@ def _affine(y: jax.Array, scale: jax.Array | None,
 
 
 def channel_sum(x: jax.Array, dtype=None) -> jax.Array:
-  """Per-channel sum over (B, H, W) of a (B, H, W, C) array, in two steps.
+  """Per-channel sum over (B, H, W) of a (B, H, W, C) array, fast on XLA CPU.
 
-  First over B, with H * W * C as one wide minor axis, then over the
-  (H * W, C) remainder. XLA CPU runs the single reduction over the three
-  leading axes of a narrow C about ten times slower than the two (a
-  (16, 32, 32, 108) product summed: 3.9-4.6 ms against 0.41 ms;
-  benchmarks/RESULTS.md, issue 16); the optimization barrier keeps XLA's
-  simplifier from merging them back into one. Equal to
-  `jnp.sum(x, axis=(0, 1, 2), dtype=dtype)` up to the order of the
-  additions (tests/layers_test.py). Used in the training step's written
-  VJPs only, so the search's and the proxies' values are untouched.
+  On CPU in two steps: first over B, with H * W * C as one wide minor axis,
+  then over the (H * W, C) remainder; elsewhere the one reduction. XLA CPU
+  runs the single reduction over the three leading axes of a narrow C
+  about ten times slower than the two (a (16, 32, 32, 108) product summed:
+  3.9-4.6 ms against 0.41 ms; benchmarks/RESULTS.md, issue 16); the
+  optimization barrier keeps XLA's simplifier from merging them back into
+  one. Equal to `jnp.sum(x, axis=(0, 1, 2), dtype=dtype)` up to the order
+  of the additions (tests/layers_test.py). Used only by the training
+  step's written VJPs and its running statistics, so the search's and the
+  proxies' values are untouched.
 
   Args:
     x: (B, H, W, C).
@@ -85,6 +86,8 @@ def channel_sum(x: jax.Array, dtype=None) -> jax.Array:
   Returns:
     (C,), `dtype` or x's dtype.
   """
+  if jax.default_backend() != 'cpu':
+    return jnp.sum(x, axis=(0, 1, 2), dtype=dtype)
   b, h, w, c = x.shape
   rows = jnp.sum(x.reshape(b, h * w * c), axis=0, dtype=dtype)
   return jnp.sum(jax.lax.optimization_barrier(rows).reshape(h * w, c), axis=0)
