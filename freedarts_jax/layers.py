@@ -359,11 +359,24 @@ def _conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation,
               tuple(tuple(p) for p in padding))
 
 
+
+def _matmul_conv(lhs, rhs, window_strides, padding, lhs_dilation,
+                 rhs_dilation, dimension_numbers, **unused):
+  """nn.Conv's conv_general_dilated hook: `matmul_nhwc` (Conv checks 1x1).
+
+  nn.Conv's layouts are NHWC and HWIO, so rhs[0, 0] is (C_in, C_out).
+  """
+  del window_strides, padding, lhs_dilation, rhs_dilation, unused
+  del dimension_numbers
+  return matmul_nhwc(lhs, rhs[0, 0])
+
 class Conv(nn.Module):
   """Conv2d (NHWC) with PyTorch's symmetric padding.
 
   canonical_vjp: gradients through `conv` (no dilation or groups): fast on
   XLA CPU inside loops and branches; no forward mode.
+  matmul_vjp: a 1x1 conv as `matmul_nhwc` (the CPU training step's; no
+  forward mode).
   """
 
   features: int
@@ -373,6 +386,7 @@ class Conv(nn.Module):
   groups: int = 1
   use_bias: bool = False
   canonical_vjp: bool = False
+  matmul_vjp: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -381,6 +395,14 @@ class Conv(nn.Module):
       raise ValueError(
           f'canonical_vjp with dilation={self.dilation}, '
           f'groups={self.groups}: only dilation=1, groups=1')
+    shape = (self.kernel, self.stride, self.dilation, self.groups)
+    if self.matmul_vjp and shape != (1, 1, 1, 1):
+      raise ValueError(
+          f'matmul_vjp with kernel, stride, dilation, groups = {shape}: '
+          'only a 1x1 conv (1, 1, 1, 1)')
+    conv = _conv_general_dilated if self.canonical_vjp else None
+    if self.matmul_vjp:
+      conv = _matmul_conv
     pad = self.dilation * (self.kernel - 1) // 2
     y = nn.Conv(
         self.features,
@@ -390,11 +412,44 @@ class Conv(nn.Module):
         kernel_dilation=self.dilation,
         feature_group_count=self.groups,
         use_bias=self.use_bias,
-        conv_general_dilated=(_conv_general_dilated if self.canonical_vjp
-                              else None),
+        conv_general_dilated=conv,
         name='conv',
     )(x)
     return probe(self, 'out', y)
+
+
+@jax.custom_vjp
+def matmul_nhwc(y: jax.Array, kernel: jax.Array) -> jax.Array:
+  """A 1x1 conv as a matmul, (B, H, W, C) x (C, D) -> (B, H, W, D).
+
+  Reverse mode only (a custom VJP): the kernel's gradient is summed from
+  one (C, D) product per image, `sum_b y[b]^T g[b]`, which XLA CPU runs on
+  the arrays as they lie; autodiff's single product over all B * H * W
+  rows first copies y transposed, in the DARTS-V2 training step the
+  largest copies left (a (96 * 32 * 32, 108) pair: 35.8 ms against 15.8
+  ms; benchmarks/RESULTS.md, issue 16). Per-image products and their sum
+  are float32 at least. Values and gradients equal autodiff's up to the
+  order of the additions (tests/spaces/darts_test.py,
+  tests/layers_test.py).
+  """
+  return jnp.einsum('bhwc,cd->bhwd', y, kernel)
+
+
+def _matmul_nhwc_fwd(y, kernel):
+  return matmul_nhwc(y, kernel), (y, kernel)
+
+
+def _matmul_nhwc_bwd(residuals, g):
+  y, kernel = residuals
+  b, h, w, c = y.shape
+  acc = jnp.promote_types(kernel.dtype, jnp.float32)
+  per_image = jnp.einsum('bpc,bpd->bcd', y.reshape(b, h * w, c),
+                         g.reshape(b, h * w, -1), preferred_element_type=acc)
+  dy = jnp.einsum('bhwd,cd->bhwc', g, kernel)
+  return dy, jnp.sum(per_image, axis=0).astype(kernel.dtype)
+
+
+matmul_nhwc.defvjp(_matmul_nhwc_fwd, _matmul_nhwc_bwd)
 
 
 class _DenseVars(nn.Module):
@@ -486,8 +541,14 @@ class ReLUConvBN(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     """(B, H, W, C) -> (B, H / stride, W / stride, features)."""
     self.sow('intermediates', 'relu_in', x)  # NASWOT's activation codes
+    # The CPU training step's 1x1 convs: no transposed copy for the kernel
+    # gradient (matmul_nhwc; benchmarks/RESULTS.md, issue 16).
+    matmul = ((self.kernel, self.stride) == (1, 1)
+              and jax.default_backend() == 'cpu'
+              and updates_running_stats(self, self.bn_mode))
     x = Conv(self.features, self.kernel, self.stride,
-             canonical_vjp=self.canonical_vjp, name='conv')(nn.relu(x))
+             canonical_vjp=self.canonical_vjp, matmul_vjp=matmul,
+             name='conv')(nn.relu(x))
     return BatchNorm(self.bn_mode, self.affine, name='bn')(x)
 
 

@@ -56,6 +56,30 @@ def test_channel_sum_equals_sum(dtype, acc, rtol):
   assert hlo.count(' reduce(') == 2
 
 
+@pytest.mark.parametrize('dtype,rtol', [('float64', 1e-12), ('float32', 1e-6)])
+def test_matmul_vjp_conv_equals_the_convolution(dtype, rtol):
+  # The CPU training step's 1x1 conv (matmul_nhwc: the kernel gradient
+  # summed per image) against nn.Conv's convolution: values and the
+  # gradients for the input and the kernel.
+  x = jax.random.normal(jax.random.key(5), (3, 4, 5, 6), dtype)
+  conv = layers.Conv(7, 1)
+  variables = conv.init(jax.random.key(0), x)
+  variables = jax.tree.map(lambda v: v.astype(dtype), variables)
+  out = {}
+  for matmul in (False, True):
+    module = layers.Conv(7, 1, matmul_vjp=matmul)
+    f = lambda v, x, m=module: jnp.sum(jnp.sin(m.apply(v, x)))
+    out[matmul] = (module.apply(variables, x),
+                   jax.grad(f, argnums=(0, 1))(variables, x))
+  for a, b in zip(jax.tree.leaves(out[True]), jax.tree.leaves(out[False]),
+                  strict=True):
+    assert a.dtype == b.dtype
+    np.testing.assert_allclose(a, b, rtol=rtol,
+                               atol=rtol * float(jnp.max(jnp.abs(b))))
+  with pytest.raises(ValueError, match=r'matmul_vjp.*\(3, 1, 1, 1\)'):
+    layers.Conv(7, 3, matmul_vjp=True).init(jax.random.key(0), x)
+
+
 @pytest.mark.parametrize('affine', [False, True])
 @pytest.mark.parametrize('dtype,rtol', [('float64', 1e-12), ('float32', 1e-5)])
 def test_train_batch_norm_vjp_equals_autodiff(affine, dtype, rtol):

@@ -129,7 +129,7 @@ def pointwise(y: jax.Array, kernels, block_diagonal: bool) -> jax.Array:
 
   A batched matmul over the ops ('bhwnc,ncd->bhwnd'), or, with
   `block_diagonal`, one matmul with the (n * C, n * C) block-diagonal
-  weight (`matmul_nhwc`): n times the multiplications, but XLA CPU lays the
+  weight (`layers.matmul_nhwc`): n times the multiplications, but XLA CPU lays the
   batched form's output out op-major and transposes it for every consumer,
   in the forward and the backward pass; the block-diagonal form needs none
   (the DARTS-V2 training step on CPU, C=36, 20 cells, batch 16: 2.04 ->
@@ -148,7 +148,7 @@ def pointwise(y: jax.Array, kernels, block_diagonal: bool) -> jax.Array:
     (B, H, W, n * C), y's dtype.
   """
   if block_diagonal:
-    return matmul_nhwc(y, jax.scipy.linalg.block_diag(*kernels))
+    return layers.matmul_nhwc(y, jax.scipy.linalg.block_diag(*kernels))
   b, h, w, nc = y.shape
   n = len(kernels)
   y = jnp.einsum('bhwnc,ncd->bhwnd', y.reshape(b, h, w, n, nc // n),
@@ -206,35 +206,3 @@ def ops_from(x: jax.Array, wanted, stride: int, bn_mode: str,
       outs[e, op] = y[..., i * c:(i + 1) * c]
   return outs
 
-
-@jax.custom_vjp
-def matmul_nhwc(y: jax.Array, kernel: jax.Array) -> jax.Array:
-  """A 1x1 conv as a matmul, (B, H, W, C) x (C, D) -> (B, H, W, D).
-
-  Reverse mode only (a custom VJP): the kernel's gradient is summed from
-  one (C, D) product per image, `sum_b y[b]^T g[b]`, which XLA CPU runs on
-  the arrays as they lie; autodiff's single product over all B * H * W
-  rows first copies y transposed, in the DARTS-V2 training step the
-  largest copies left (a (96 * 32 * 32, 108) pair: 35.8 ms against 15.8
-  ms; benchmarks/RESULTS.md, issue 16). Per-image products and their sum
-  are float32 at least. Values and gradients equal autodiff's up to the
-  order of the additions (tests/spaces/darts_test.py).
-  """
-  return jnp.einsum('bhwc,cd->bhwd', y, kernel)
-
-
-def _matmul_nhwc_fwd(y, kernel):
-  return matmul_nhwc(y, kernel), (y, kernel)
-
-
-def _matmul_nhwc_bwd(residuals, g):
-  y, kernel = residuals
-  b, h, w, c = y.shape
-  acc = jnp.promote_types(kernel.dtype, jnp.float32)
-  per_image = jnp.einsum('bpc,bpd->bcd', y.reshape(b, h * w, c),
-                         g.reshape(b, h * w, -1), preferred_element_type=acc)
-  dy = jnp.einsum('bhwd,cd->bhwc', g, kernel)
-  return dy, jnp.sum(per_image, axis=0).astype(kernel.dtype)
-
-
-matmul_nhwc.defvjp(_matmul_nhwc_fwd, _matmul_nhwc_bwd)
