@@ -431,6 +431,13 @@ def matmul_nhwc(y: jax.Array, kernel: jax.Array) -> jax.Array:
   are float32 at least. Values and gradients equal autodiff's up to the
   order of the additions (tests/spaces/darts_test.py,
   tests/layers_test.py).
+
+  Args:
+    y: (B, H, W, C).
+    kernel: (C, D), y's dtype.
+
+  Returns:
+    (B, H, W, D), y's dtype.
   """
   return jnp.einsum('bhwc,cd->bhwd', y, kernel)
 

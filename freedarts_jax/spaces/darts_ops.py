@@ -129,14 +129,14 @@ def pointwise(y: jax.Array, kernels, block_diagonal: bool) -> jax.Array:
 
   A batched matmul over the ops ('bhwnc,ncd->bhwnd'), or, with
   `block_diagonal`, one matmul with the (n * C, n * C) block-diagonal
-  weight (`layers.matmul_nhwc`): n times the multiplications, but XLA CPU lays the
-  batched form's output out op-major and transposes it for every consumer,
-  in the forward and the backward pass; the block-diagonal form needs none
-  (the DARTS-V2 training step on CPU, C=36, 20 cells, batch 16: 2.04 ->
-  1.51 s a step; benchmarks/RESULTS.md, issue 16). The training step on CPU
-  takes it; the search and the proxies keep the batched form, whose values
-  they were checked with (the off-diagonal zeros would turn an inf into a
-  NaN). Equal up to the order of the additions
+  weight (`layers.matmul_nhwc`): n times the multiplications, but XLA CPU
+  lays the batched form's output out op-major and transposes it for every
+  consumer, in the forward and the backward pass; the block-diagonal form
+  needs none (the DARTS-V2 training step on CPU, C=36, 20 cells, batch 16:
+  2.04 -> 1.51 s a step; benchmarks/RESULTS.md, issue 16). The training
+  step on CPU takes it; the search and the proxies keep the batched form,
+  whose values they were checked with (the off-diagonal zeros would turn
+  an inf into a NaN). Equal up to the order of the additions
   (tests/spaces/darts_test.py).
 
   Args:
