@@ -359,7 +359,6 @@ def _conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation,
               tuple(tuple(p) for p in padding))
 
 
-
 def _matmul_conv(lhs, rhs, window_strides, padding, lhs_dilation,
                  rhs_dilation, dimension_numbers, **unused):
   """nn.Conv's conv_general_dilated hook: `matmul_nhwc` (Conv checks 1x1).
@@ -369,6 +368,7 @@ def _matmul_conv(lhs, rhs, window_strides, padding, lhs_dilation,
   del window_strides, padding, lhs_dilation, rhs_dilation, unused
   del dimension_numbers
   return matmul_nhwc(lhs, rhs[0, 0])
+
 
 class Conv(nn.Module):
   """Conv2d (NHWC) with PyTorch's symmetric padding.
