@@ -3,8 +3,11 @@
 Definitions as in Abdelfattah et al. 2021 ("Zero-Cost Proxies for
 Lightweight NAS", ICLR), each summed over every conv and linear layer of the
 cell's network: BatchNorm in train mode (the batch's statistics), the mean
-cross-entropy over the batch; float32 (within 1e-5 of float64: tested)
-except grasp, a signed sum of Hessian-vector products, in float64. The
+cross-entropy over the batch; float32 except grasp, a signed sum of
+Hessian-vector products, in float64. float32 is within 1e-5 of float64 on
+the tests' small network; on the full NB201 network it is not: up to 2e-3
+relative (fisher; grad_norm and snip 1e-3) over 16 cells, median 1e-4
+(benchmarks/proxy_dtypes.py, benchmarks/RESULTS.md). The
 network is the cell's own (nets.py; the one-hot supernet gives the same
 values, its unused ops' weights getting zero gradient through alpha = 0).
 """
