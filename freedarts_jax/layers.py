@@ -185,6 +185,16 @@ def updates_running_stats(module: nn.Module, mode: str) -> bool:
           and module.is_mutable_collection('batch_stats'))
 
 
+
+def cpu_training_step(module: nn.Module, mode: str) -> bool:
+  """A training step (`updates_running_stats`) on the CPU backend.
+
+  Where the step takes its CPU forms of the 1x1 convs (`matmul_nhwc`,
+  `darts_ops.pointwise`); everything else keeps the search's.
+  """
+  return (jax.default_backend() == 'cpu'
+          and updates_running_stats(module, mode))
+
 def update_running_stats(module: nn.Module, x: jax.Array, mode: str) -> None:
   """Moves a BatchNorm's running statistics towards the batch's, as PyTorch.
 
@@ -551,8 +561,7 @@ class ReLUConvBN(nn.Module):
     # The CPU training step's 1x1 convs: no transposed copy for the kernel
     # gradient (matmul_nhwc; benchmarks/RESULTS.md, issue 16).
     matmul = ((self.kernel, self.stride) == (1, 1)
-              and jax.default_backend() == 'cpu'
-              and updates_running_stats(self, self.bn_mode))
+              and cpu_training_step(self, self.bn_mode))
     x = Conv(self.features, self.kernel, self.stride,
              canonical_vjp=self.canonical_vjp, matmul_vjp=matmul,
              name='conv')(nn.relu(x))

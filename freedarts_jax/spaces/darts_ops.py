@@ -118,9 +118,8 @@ def _fused_stage(x: jax.Array, n: int, stage, stride: int, dilation: int,
   dws, pws, bns = zip(*stage)
   dw = jnp.concatenate(dws, axis=-1)  # (k, k, 1, n * C)
   y = layers.depthwise_conv(nn.relu(x), dw, stride, dilation, depthwise)
-  block_diagonal = (jax.default_backend() == 'cpu'
-                    and layers.updates_running_stats(bns[0], bn_mode))
-  y = pointwise(y, [p[0, 0].astype(x.dtype) for p in pws], block_diagonal)
+  y = pointwise(y, [p[0, 0].astype(x.dtype) for p in pws],
+                block_diagonal=layers.cpu_training_step(bns[0], bn_mode))
   return _bn(y, bn_mode, bns)
 
 
@@ -205,4 +204,3 @@ def ops_from(x: jax.Array, wanted, stride: int, bn_mode: str,
     for i, e in enumerate(edges):
       outs[e, op] = y[..., i * c:(i + 1) * c]
   return outs
-
