@@ -182,7 +182,12 @@ def _read_structure(file: pathlib.Path):
 
 
 def _draw(key, shapes, rules) -> list[jax.Array]:
-  """One U(-1, 1) draw on device, sliced and scaled into leaves on the host."""
+  """One U(-1, 1) draw on device, sliced and scaled into leaves on the host.
+
+  The leaves go back with `jax.device_put`, which copies: `jnp.asarray`
+  would compile a `stage` executable per leaf shape (17 in `make search`,
+  each about 75 ms to read back from the compilation cache).
+  """
   sizes = [math.prod(s) if kind == 'uniform' else 0
            for s, (kind, _) in zip(shapes, rules)]
   u = np.asarray(_uniform(key, sum(sizes)))
@@ -193,7 +198,7 @@ def _draw(key, shapes, rules) -> list[jax.Array]:
       leaf = np.float32(value) * u[offsets[i]:offsets[i + 1]].reshape(shape)
     else:
       leaf = np.full(shape, value, np.float32)
-    out.append(jnp.asarray(leaf))
+    out.append(jax.device_put(leaf))
   return out
 
 

@@ -47,8 +47,13 @@ def spec(tree) -> tuple:
 
 
 def stack(trees: list):
-  """Stacks pytrees along a new leading (seed) axis."""
-  return jax.tree.map(lambda *x: jnp.stack(x), *trees)
+  """Stacks pytrees of arrays along a new leading (seed) axis.
+
+  On the host (`np.stack`, then one `jax.device_put`): `jnp.stack` compiles
+  an executable per leaf shape (17 for `make search`'s supernet).
+  """
+  return jax.device_put(
+      jax.tree.map(lambda *x: np.stack([np.asarray(v) for v in x]), *trees))
 
 
 def _over_seeds(one, num: int, batch: int):

@@ -1,13 +1,16 @@
 """The search driver's scoring run.
 
 One call per round, round 0 as the guard's baseline, guards named by
-seed, and the compile cache.
+seed, the compile cache, and no executable per leaf shape when the seeds
+are drawn and stacked.
 """
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from freedarts_jax import init
 from freedarts_jax import spaces
 from freedarts_jax import zeros
 from freedarts_jax.search import driver
@@ -75,3 +78,37 @@ def test_a_second_search_of_the_same_shapes_does_not_recompile():
   assert after.misses == before.misses and after.hits == before.hits + 1
   assert after.maxsize == scoring.CACHE_SIZE
   assert result['timing']['guard_s'] > 0
+
+
+def _lowerings(fn):
+  """fn's result and the jit lowerings it caused (jax.monitoring events)."""
+  events = []
+  listener = lambda event, *_, **__: events.append(event)
+  jax.monitoring.register_event_duration_secs_listener(listener)
+  try:
+    out = fn()
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listener)
+  return out, events.count('/jax/core/compile/jaxpr_to_mlir_module_duration')
+
+
+def test_drawing_and_stacking_seeds_lowers_nothing_per_leaf_shape():
+  # Shapes no other test uses: jnp.asarray / jnp.stack would lower one
+  # executable per shape (34 of make search's 42 did).
+  shapes = ((3, 5, 7), (11,), (2, 13))
+  rules = (('uniform', 0.5), ('constant', 1.0), ('uniform', 2.0))
+  key = jax.random.key(0)
+  # pylint: disable-next=protected-access
+  jax.block_until_ready(init._draw(key, ((1,),), (('uniform', 1.0),)))
+  # pylint: disable-next=protected-access
+  drawn, count = _lowerings(lambda: init._draw(key, shapes, rules))
+  assert count <= 1  # the one U(-1, 1) draw of a new total size
+  assert [x.shape for x in drawn] == list(shapes)
+  np.testing.assert_array_equal(drawn[1], np.ones((11,), np.float32))
+  trees = [{'a': drawn[0], 'b': (drawn[2], drawn[1] + i)} for i in range(3)]
+  stacked, count = _lowerings(lambda: scoring.stack(trees))
+  assert count == 0
+  np.testing.assert_array_equal(
+      stacked['b'][0], np.stack([np.asarray(t['b'][0]) for t in trees]))
+  assert stacked['a'].shape == (3, 3, 5, 7)
+  assert isinstance(stacked['a'], jax.Array)
