@@ -87,12 +87,8 @@ def _flat_variables(variables) -> dict[str, np.ndarray]:
 
 def _jax_proxy(name: str, indices, batch) -> dict:
   """freedarts_jax's per-cell time and values of one proxy."""
-  proxy, setup = proxies.get(name), proxies.Setup()
-  # pylint: disable-next=protected-access
-  variables = bench._variables(proxy, setup, jax.random.key(0))
-  score = proxy.make(setup)
-  fn = jax.jit(lambda v, a: score(v, {'cell': a}, batch)[name],
-               compiler_options=runtime.compiler_options('cpu'))
+  variables, fn = bench.cell_scorer(name, proxies.Setup(),
+                                    jax.random.key(0), batch)
   alphas = bench.one_hots(indices)
   t, c = time.perf_counter(), time.process_time()
   compiled = fn.lower(variables, alphas[0]).compile()

@@ -217,6 +217,34 @@ def _variables(proxy, setup, key):
   return torch_init(setup.model(bn_mode).init, key, *_example_args(setup))
 
 
+def cell_scorer(name: str, setup: proxies.Setup, key: jax.Array,
+                batch: tuple[jax.Array, jax.Array]):
+  """One proxy's value of one cell, jitted as the bench compiles it on CPU.
+
+  For the benchmarks that time or compare a proxy a cell at a time
+  (benchmarks/peer_cpu.py, benchmarks/proxy_dtypes.py).
+
+  Args:
+    name: a proxy id (proxies.get's).
+    setup: the network and dtypes.
+    key: PRNG key of the weights (`torch_init`).
+    batch: (images (B, H, W, 3), labels (B,)), what the proxy reads.
+
+  Returns:
+    (variables, fn): the weights, and fn(variables, alpha) -> the proxy's
+    scalar for a (6, 5) one-hot alpha (`one_hots`).
+
+  Raises:
+    errors.ConfigError: `name` is not a proxy (proxies.get).
+  """
+  proxy = proxies.get(name)
+  variables = _variables(proxy, setup, key)
+  score = proxy.make(setup)
+  fn = jax.jit(lambda v, a: score(v, {'cell': a}, batch)[name],
+               compiler_options=runtime.compiler_options('cpu'))
+  return variables, fn
+
+
 def plan_chunks(config, proxy: proxies.Proxy, cells: np.ndarray
                 ) -> list[np.ndarray]:
   """The proxy's chunks: table indices, at most config.chunk each.

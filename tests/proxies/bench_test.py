@@ -269,6 +269,26 @@ def test_cifar10_batch_from_tfds_mock_data(tmp_path):
   assert y.dtype == np.int32
 
 
+def test_cell_scorer_gives_the_bench_scores(reference):
+  # The benchmarks' one-cell function (peer_cpu.py, proxy_dtypes.py)
+  # computes what the bench records, from the bench's keys.
+  workdir, _ = reference
+  config = _config()
+  setup = bench.setup_of(config)
+  key = jax.random.key(config.seed)
+  x, y, _ = bench.data_batch(config, setup, jax.random.fold_in(key, 1))
+  with jax.enable_x64(False):
+    variables, fn = bench.cell_scorer('naswot', setup,
+                                      jax.random.fold_in(key, 0), (x, y))
+    rows = list(_scores(workdir).values())[:3]
+    got = [float(fn(variables, bench.one_hots(np.array([int(r['index'])]))[0]))
+           for r in rows]
+  np.testing.assert_allclose(got, [float(r['naswot']) for r in rows],
+                             rtol=1e-6)
+  with pytest.raises(errors.ConfigError, match='nope'):
+    bench.cell_scorer('nope', setup, key, (x, y))
+
+
 def test_data_proxies_compile_with_the_cpu_options():
   # XLA's YNNPACK fusions (jax 0.10.2's default on CPU) are off in the
   # data-dependent proxies' executables on CPU, and only there.
