@@ -185,7 +185,6 @@ def updates_running_stats(module: nn.Module, mode: str) -> bool:
           and module.is_mutable_collection('batch_stats'))
 
 
-
 def cpu_training_step(module: nn.Module, mode: str) -> bool:
   """A training step (`updates_running_stats`) on the CPU backend.
 
@@ -194,6 +193,7 @@ def cpu_training_step(module: nn.Module, mode: str) -> bool:
   """
   return (jax.default_backend() == 'cpu'
           and updates_running_stats(module, mode))
+
 
 def update_running_stats(module: nn.Module, x: jax.Array, mode: str) -> None:
   """Moves a BatchNorm's running statistics towards the batch's, as PyTorch.
