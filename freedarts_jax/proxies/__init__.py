@@ -45,10 +45,11 @@ class Setup:
     data_dtype: compute dtype of the data-dependent proxies' networks:
       'auto' (each proxy's own: float32 for naswot, jacob_cov, grad_norm,
       snip and fisher, within 1e-5 of float64 on the tests' small network
-      but up to 2e-3 on the full one (benchmarks/proxy_dtypes.py); float64
-      for grasp and te_nas, whose Hessian-vector products or smallest NTK
-      eigenvalue float32 rounding moves more), or 'float32' / 'float64'
-      for all.
+      but up to 2e-3 on the full one, with the same ranking of cells,
+      where float64 costs 10-18x on CPU (benchmarks/proxy_dtypes.py,
+      benchmarks/RESULTS.md); float64 for grasp and te_nas, whose
+      Hessian-vector products or smallest NTK eigenvalue float32 rounding
+      moves more), or 'float32' / 'float64' for all.
   """
 
   dataset: str = 'cifar10'
