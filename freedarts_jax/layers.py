@@ -68,29 +68,58 @@ def _affine(y: jax.Array, scale: jax.Array | None,
 def channel_sum(x: jax.Array, dtype=None) -> jax.Array:
   """Per-channel sum over (B, H, W) of a (B, H, W, C) array, fast on XLA CPU.
 
-  On CPU in two steps: first over B, with H * W * C as one wide minor axis,
-  then over the (H * W, C) remainder; elsewhere the one reduction. XLA CPU
-  runs the single reduction over the three leading axes of a narrow C
-  about ten times slower than the two (a (16, 32, 32, 108) product summed:
-  3.9-4.6 ms against 0.41 ms; benchmarks/RESULTS.md, issue 16); the
-  optimization barrier keeps XLA's simplifier from merging them back into
-  one. Equal to `jnp.sum(x, axis=(0, 1, 2), dtype=dtype)` up to the order
-  of the additions (tests/layers_test.py). Used only by the training
-  step's written VJPs and its running statistics, so the search's and the
-  proxies' values are untouched.
+  `channel_sums` of the one array: equal to `jnp.sum(x, axis=(0, 1, 2),
+  dtype=dtype)` up to the order of the additions.
 
   Args:
     x: (B, H, W, C).
-    dtype: the accumulation dtype of the first (long) sum; None: x's.
+    dtype: the accumulation dtype; None: x's.
 
   Returns:
     (C,), `dtype` or x's dtype.
   """
+  return channel_sums([x], dtype)[0]
+
+
+def channel_sums(xs, dtype=None) -> tuple[jax.Array, ...]:
+  """Per-channel sums over (B, H, W) of same-shape arrays, fast on XLA CPU.
+
+  On CPU one variadic reduction over H of all the arrays, each seen as
+  (B, H, W * C), then one sum over (B, W) of each small remainder;
+  elsewhere a `jnp.sum` each. XLA CPU runs the single reduction over the
+  three leading axes of a narrow C about ten times slower than two steps
+  (a (16, 32, 32, 108) product summed: 3.9-4.6 ms against 0.41 ms); one
+  variadic reduction reads the operands' shared inputs once (the 9 tap
+  sums of a 3 x 3 depthwise kernel gradient, (96, 32, 32, 36): 10.4 ms
+  against 47 ms for 9 separate ones); and reducing over H (at most 32
+  rows, under XLA CPU's tree-reduction threshold, with a (W * C)-wide
+  accumulator that stays in cache) before B is 3-5x faster than over B
+  first for a BatchNorm VJP's pair, (96, 32, 32, 108): 3.2 ms against 15
+  ms (benchmarks/RESULTS.md, issue 16). The optimization barrier keeps
+  XLA's simplifier from merging the two steps back into one. Equal to the
+  `jnp.sum`s up to the order of the additions (tests/layers_test.py).
+  Used only by the training step's written VJPs and its running
+  statistics (under stop_gradient), so the search's and the proxies'
+  values are untouched; not differentiable on CPU (JAX has no derivative
+  of a variadic reduction).
+
+  Args:
+    xs: a sequence of (B, H, W, C) arrays of one shape and dtype.
+    dtype: the accumulation dtype; None: the arrays'.
+
+  Returns:
+    A tuple of (C,) arrays, one per array, `dtype` or the arrays' dtype.
+  """
+  xs = [x.astype(dtype) if dtype is not None else x for x in xs]
   if jax.default_backend() != 'cpu':
-    return jnp.sum(x, axis=(0, 1, 2), dtype=dtype)
-  b, h, w, c = x.shape
-  rows = jnp.sum(x.reshape(b, h * w * c), axis=0, dtype=dtype)
-  return jnp.sum(jax.lax.optimization_barrier(rows).reshape(h * w, c), axis=0)
+    return tuple(jnp.sum(x, axis=(0, 1, 2)) for x in xs)
+  b, h, w, c = xs[0].shape
+  zero = jnp.zeros((), xs[0].dtype)
+  rows = jax.lax.reduce(
+      tuple(x.reshape(b, h, w * c) for x in xs), (zero,) * len(xs),
+      lambda u, v: tuple(p + q for p, q in zip(u, v)), (1,))
+  return tuple(jnp.sum(r.reshape(b, w, c), axis=(0, 1))
+               for r in jax.lax.optimization_barrier(rows))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
@@ -134,8 +163,7 @@ def _train_batch_norm_bwd(eps, res, g):
   del eps
   y, r, scale, bias = res
   n = y.size // y.shape[-1]
-  s1 = channel_sum(g)  # (C,)
-  s2 = channel_sum(g * y)
+  s1, s2 = channel_sums([g, g * y])  # (C,) each
   k = r if scale is None else r * scale.astype(y.dtype)
   dx = k * (g - s1 / n - y * (s2 / n))
   if scale is None:
@@ -726,13 +754,17 @@ def _shift_bwd(stride, dilation, residuals, g):
   entries, padded to line up.
   """
   # The barrier keeps XLA from merging these slices of x with the forward's
-  # (CSE), which would keep the k * k slices alive until here.
-  x, kernel = jax.lax.optimization_barrier(residuals)
+  # (CSE), which would keep the k * k slices alive until here, and keeps
+  # the cotangent g one array: fused into the tap sums' reduction over B,
+  # its producers (the next op's BatchNorm VJP, concatenations) were
+  # recomputed in that reduction's strided loop (a DARTS-V2 training step,
+  # batch 96: 15.3 -> 12.0-13.8 s; benchmarks/RESULTS.md).
+  x, kernel, g = jax.lax.optimization_barrier((*residuals, g))
   k = kernel.shape[0]
   xp, pad, (ho, wo) = _padded(x, k, stride, dilation)
   acc = jnp.promote_types(g.dtype, jnp.float32)  # bfloat16 sums in float32
-  dk = jnp.stack([channel_sum(s * g, dtype=acc)
-                  for _, _, s in _taps(xp, k, stride, dilation, (ho, wo))])
+  dk = jnp.stack(channel_sums(
+      [s * g for _, _, s in _taps(xp, k, stride, dilation, (ho, wo))], acc))
   dk = dk.reshape(kernel.shape).astype(kernel.dtype)
   h, w = x.shape[1:3]
   low = (k - 1) * dilation - pad

@@ -56,6 +56,25 @@ def test_channel_sum_equals_sum(dtype, acc, rtol):
   assert hlo.count(' reduce(') == 2
 
 
+@pytest.mark.parametrize('dtype,acc,rtol', [('float64', None, 1e-12),
+                                             ('float32', None, 1e-5),
+                                             ('bfloat16', 'float32', 1e-5)])
+def test_channel_sums_equal_sums(dtype, acc, rtol):
+  # Several arrays in one variadic reduction (then one sum each): each
+  # equals its own reduction to rounding.
+  x = jax.random.normal(jax.random.key(4), (3, 5, 7, 6), dtype) * 3 + 1
+  xs = [x, x * x, -2 * x + 1]
+  got = jax.jit(layers.channel_sums, static_argnums=1)(xs, acc)
+  assert len(got) == 3
+  for g, a in zip(got, xs):
+    want = jnp.sum(a.astype(acc or dtype), axis=(0, 1, 2))
+    assert g.shape == (6,) and g.dtype == want.dtype
+    np.testing.assert_allclose(g, want, rtol=rtol,
+                               atol=rtol * float(jnp.max(jnp.abs(want))))
+  hlo = jax.jit(layers.channel_sums).lower(xs).compile().as_text()
+  assert hlo.count(' reduce(') == 1 + len(xs)
+
+
 @pytest.mark.parametrize('dtype,rtol', [('float64', 1e-12), ('float32', 1e-6)])
 def test_matmul_vjp_conv_equals_the_convolution(dtype, rtol):
   # The CPU training step's 1x1 conv (matmul_nhwc: the kernel gradient
