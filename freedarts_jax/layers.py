@@ -33,7 +33,7 @@ def batch_norm(x: jax.Array, mode: str, mean: jax.Array | None = None,
     scale: affine scale (C,) or None.
     bias: affine bias (C,) or None.
     eps: added to the variance (PyTorch's 1e-5; MobileNet uses 1e-3).
-    reverse_only: in 'train', the same values with a written VJP
+    reverse_only: in 'train', the same values (to rounding) with a written VJP
       (`train_batch_norm`): faster in a training step, but no forward mode
       (jax.jvp), which the grasp objective needs. See
       `updates_running_stats`.
@@ -50,12 +50,28 @@ def batch_norm(x: jax.Array, mode: str, mean: jax.Array | None = None,
   return _affine(y, scale, bias)
 
 
-def _normalise(x: jax.Array, eps: float) -> tuple[jax.Array, jax.Array]:
-  """(x - mean) / sqrt(biased var + eps) per channel, and that 1 / sqrt."""
-  mu = jnp.mean(x, axis=(0, 1, 2))
-  sigma2 = jnp.mean(jnp.square(x - mu), axis=(0, 1, 2))
+def _normalise(x: jax.Array, eps: float,
+               channel_mean=None) -> tuple[jax.Array, jax.Array]:
+  """(x - mean) / sqrt(biased var + eps) per channel, and that 1 / sqrt.
+
+  channel_mean: the per-channel mean over (B, H, W), (B, H, W, C) -> (C,);
+  None: `jnp.mean`'s.
+  """
+  if channel_mean is None:
+    channel_mean = functools.partial(jnp.mean, axis=(0, 1, 2))
+  mu = channel_mean(x)
+  sigma2 = channel_mean(jnp.square(x - mu))
   r = jax.lax.rsqrt(sigma2 + eps)
   return (x - mu) * r, r
+
+
+def _summed_mean(x: jax.Array) -> jax.Array:
+  """Per-channel mean over (B, H, W) by `channel_sum`, (C,), x's dtype.
+
+  Accumulated in float32 at least, as `jnp.mean` does for bfloat16.
+  """
+  acc = jnp.promote_types(x.dtype, jnp.float32)
+  return (channel_sum(x, acc) / (x.size // x.shape[-1])).astype(x.dtype)
 
 
 def _affine(y: jax.Array, scale: jax.Array | None,
@@ -136,10 +152,11 @@ def train_batch_norm(x: jax.Array, scale: jax.Array | None,
 
   n = B * H * W. On XLA CPU those reductions were 2.9 of the DARTS-V2
   training step's 7.5 thunk-seconds (benchmarks/RESULTS.md, issue 16); both
-  are `channel_sum`s.
-  Forward values equal `batch_norm`'s exactly; gradients equal autodiff's
-  to rounding (tests/layers_test.py). No forward mode: a custom VJP has
-  none.
+  are `channel_sums`. The forward's batch mean and variance are
+  `channel_sum`s too (on CPU 9% of that step at batch 96), so forward
+  values equal `batch_norm`'s to rounding, not bit for bit (the order of
+  the additions differs); gradients equal autodiff's to rounding
+  (tests/layers_test.py). No forward mode: a custom VJP has none.
 
   Args:
     x: (B, H, W, C).
@@ -150,12 +167,12 @@ def train_batch_norm(x: jax.Array, scale: jax.Array | None,
   Returns:
     (B, H, W, C), x's dtype.
   """
-  y, _ = _normalise(x, eps)
+  y, _ = _normalise(x, eps, _summed_mean)
   return _affine(y, scale, bias)
 
 
 def _train_batch_norm_fwd(x, scale, bias, eps):
-  y, r = _normalise(x, eps)
+  y, r = _normalise(x, eps, _summed_mean)
   return _affine(y, scale, bias), (y, r, scale, bias)
 
 
