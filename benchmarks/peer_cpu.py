@@ -5,7 +5,8 @@
   PYTHONPATH=. python benchmarks/peer_cpu.py \
       --peer_python=/work/peer-venv/bin/python \
       [--proxies=naswot,jacob_cov,grad_norm,snip,fisher] [--cells=4] \
-      [--train] [--train_steps=2] [--name=peer_cpu] [--out=DIR]
+      [--train] [--train_steps=2] [--train_rounds=2] [--name=peer_cpu] \
+      [--out=DIR]
 
 Per proxy, the same NB201 cells (a seeded random subset of the table), a
 batch of 64 Gaussian 32 px images, float32, 2 threads: first freedarts_jax
@@ -16,7 +17,8 @@ PyTorch's default init, score). The PyTorch side also scores every cell with
 freedarts_jax's weights loaded: the record keeps the largest relative
 difference of those values. With --train, the DARTS-V2 training step
 (benchmarks/train_speed.py against torch_darts.py; train_speed's --batch,
---channels and --layers, default 96, 36, 20). Writes
+--channels and --layers, default 96, 36, 20), compiled once and timed in
+alternating rounds of --train_steps steps a side. Writes
 benchmarks/results/<name>.json: both figures, their ratio (PyTorch time /
 freedarts_jax time: above 1, freedarts_jax is faster; wall time and
 process CPU seconds, the figure a loaded machine distorts least; PyTorch
@@ -59,7 +61,10 @@ _PROXIES = flags.DEFINE_list(
 _CELLS = flags.DEFINE_integer('cells', 4, 'Cells timed per proxy.')
 _BATCH = flags.DEFINE_integer('proxy_batch', 64, 'Images per proxy batch.')
 _TRAIN = flags.DEFINE_bool('train', False, 'Also time the training step.')
-_TRAIN_STEPS = flags.DEFINE_integer('train_steps', 2, 'Timed train steps.')
+_TRAIN_STEPS = flags.DEFINE_integer('train_steps', 2,
+                                    'Timed train steps a round, each side.')
+_TRAIN_ROUNDS = flags.DEFINE_integer(
+    'train_rounds', 2, 'Rounds of --train_steps, alternating the sides.')
 _NAME = flags.DEFINE_string('name', 'peer_cpu', 'Record name.')
 
 
@@ -139,25 +144,48 @@ def _compare_proxy(name, indices, batch, folder) -> dict:
 
 
 def _compare_training(folder) -> dict:
-  """The training step at train_speed.py's --batch, --channels, --layers."""
+  """The training step at train_speed.py's --batch, --channels, --layers.
+
+  Compiled once, then --train_rounds rounds of --train_steps steps here
+  followed by as many in the peer (a fresh process each round, after its
+  own warm-up step), so that both sides see the same phases of a machine
+  whose speed drifts; the ratio is of the medians over all rounds, and
+  each round's own ratio is recorded beside it.
+  """
   # pylint: disable=protected-access
   size = {'batch': train_speed._BATCH.value,
           'channels': train_speed._CHANNELS.value,
           'layers': train_speed._LAYERS.value}
-  jax_side = train_speed.measure('float32', size['batch'],
-                                 _TRAIN_STEPS.value, size['channels'],
-                                 size['layers'])
-  torch_side = _peer({'task': 'train', 'steps': _TRAIN_STEPS.value, **size},
-                     folder)
-  torch_s = statistics.median(torch_side['step_s'])
+  jax_side, one_step = train_speed.compiled_step(
+      'float32', size['batch'], size['channels'], size['layers'])
+  one_step()  # warm-up
+  jax_s, torch_s, torch_cpu_s, rounds = [], [], [], []
+  for _ in range(_TRAIN_ROUNDS.value):
+    times, losses = zip(*[one_step() for _ in range(_TRAIN_STEPS.value)])
+    peer = _peer({'task': 'train', 'steps': _TRAIN_STEPS.value, **size},
+                 folder)
+    rounds.append(statistics.median(peer['step_s'])
+                  / statistics.median(times))
+    jax_s += times
+    torch_s += peer['step_s']
+    torch_cpu_s += peer['cpu_s']
+    print(f'round {len(rounds)}: freedarts_jax {statistics.median(times):.1f}'
+          f' s a step, PyTorch {statistics.median(peer["step_s"]):.1f} s, '
+          f'ratio {rounds[-1]:.2f}', flush=True)
+  jax_side = train_speed.finish(jax_side, jax_s, losses[-1])
+  torch_side = {**peer, 'step_s': torch_s, 'cpu_s': torch_cpu_s}
   row = {'freedarts_jax': jax_side, 'pytorch': torch_side, 'size': size,
          'freedarts_jax_images_per_s': jax_side['images_per_s'],
-         'pytorch_images_per_s': size['batch'] / torch_s,
-         'ratio': jax_side['images_per_s'] / (size['batch'] / torch_s)}
+         'pytorch_images_per_s': size['batch']
+                                 / statistics.median(torch_s),
+         'round_ratios': rounds}
+  row['ratio'] = (row['freedarts_jax_images_per_s']
+                  / row['pytorch_images_per_s'])
   print(f'training step: freedarts_jax {row["freedarts_jax_images_per_s"]:.1f}'
         f' images/s (compile {jax_side["compile_s"]:.0f} s), PyTorch '
         f'{row["pytorch_images_per_s"]:.1f} images/s, ratio '
-        f'{row["ratio"]:.2f}', flush=True)
+        f'{row["ratio"]:.2f} (rounds: '
+        f'{", ".join(f"{r:.2f}" for r in rounds)})', flush=True)
   return row
 
 

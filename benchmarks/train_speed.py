@@ -43,9 +43,14 @@ _LAYERS = flags.DEFINE_integer('layers', 20, 'Cells.')
 _OUT = flags.DEFINE_string('out', 'benchmarks/results', 'Output folder.')
 
 
-def measure(dtype: str, batch: int, steps: int, channels: int = 36,
-            layers: int = 20) -> dict:
-  """Compiles and times the training step; the record (no file written)."""
+def compiled_step(dtype: str, batch: int, channels: int = 36,
+                  layers: int = 20):
+  """Compiles the training step: (record so far, one_step).
+
+  one_step() runs one step on the fixed batch (the state carried from the
+  last) and returns (its seconds, its loss); the first call is the
+  warm-up.
+  """
   config = train_cifar10.get_config()
   config.dtype, config.batch_size = dtype, batch
   config.channels, config.layers = channels, layers
@@ -77,24 +82,40 @@ def measure(dtype: str, batch: int, steps: int, channels: int = 36,
   record['compile_s'] = time.perf_counter() - t
   record['compile_cpu_s'] = time.process_time() - c
   print(f'compiled in {record["compile_s"]:.1f} s', flush=True)
-  state, m = compiled(state, images, labels)  # warm-up
-  jax.block_until_ready(m)
-  times = []
-  for _ in range(steps):
+  carry = [state]
+
+  def one_step() -> tuple[float, float]:
     t = time.perf_counter()
-    state, m = compiled(state, images, labels)
-    jax.block_until_ready((state, m))
-    times.append(time.perf_counter() - t)
+    carry[0], metrics = compiled(carry[0], images, labels)
+    jax.block_until_ready((carry, metrics))
+    return time.perf_counter() - t, float(metrics['loss'])
+
+  return record, one_step
+
+
+def finish(record: dict, times: list[float], loss: float) -> dict:
+  """The record with the step times' figures and last loss; prints them."""
   median = float(np.median(times))
+  batch = record['batch']
   record.update({'step_median_s': median, 'step_min_s': float(np.min(times)),
-                 'steps': len(times), 'images_per_s': batch / median,
-                 'loss_last': float(m['loss']),
+                 'steps': len(times), 'step_s': times,
+                 'images_per_s': batch / median,
+                 'loss_last': loss,
                  'loadavg_after': os.getloadavg()})
-  print(f'{dtype}, batch {batch} on {mesh.devices.size} x '
+  print(f'{record["dtype"]}, batch {batch} on {record["devices"]} x '
         f'{record["device"]["kind"]}: compile {record["compile_s"]:.1f} s, '
         f'step median {median * 1e3:.0f} ms -> {batch / median:,.0f} '
         'images/s', flush=True)
   return record
+
+
+def measure(dtype: str, batch: int, steps: int, channels: int = 36,
+            layers: int = 20) -> dict:
+  """Compiles and times the training step; the record (no file written)."""
+  record, one_step = compiled_step(dtype, batch, channels, layers)
+  one_step()  # warm-up
+  times, losses = zip(*[one_step() for _ in range(steps)])
+  return finish(record, list(times), losses[-1])
 
 
 def main(_):
