@@ -114,7 +114,8 @@ def channel_sums(xs, dtype=None) -> tuple[jax.Array, ...]:
   ms (benchmarks/RESULTS.md, issue 16). The optimization barrier keeps
   XLA's simplifier from merging the two steps back into one. Equal to the
   `jnp.sum`s up to the order of the additions (tests/layers_test.py).
-  Used only by the training step's written VJPs and its running
+  Used only by the training step: its written VJPs, its BatchNorms' batch
+  statistics (`train_batch_norm`, inside a custom VJP) and running
   statistics (under stop_gradient), so the search's and the proxies'
   values are untouched; not differentiable on CPU (JAX has no derivative
   of a variadic reduction).
@@ -772,8 +773,8 @@ def _shift_bwd(stride, dilation, residuals, g):
   """
   # The barrier keeps XLA from merging these slices of x with the forward's
   # (CSE), which would keep the k * k slices alive until here, and keeps
-  # the cotangent g one array: fused into the tap sums' reduction over B,
-  # its producers (the next op's BatchNorm VJP, concatenations) were
+  # the cotangent g one array: fused into the tap sums' reduction, its
+  # producers (the next op's BatchNorm VJP, concatenations) were
   # recomputed in that reduction's strided loop (a DARTS-V2 training step,
   # batch 96: 15.3 -> 12.0-13.8 s; benchmarks/RESULTS.md).
   x, kernel, g = jax.lax.optimization_barrier((*residuals, g))
