@@ -61,10 +61,11 @@ _PROXIES = flags.DEFINE_list(
 _CELLS = flags.DEFINE_integer('cells', 4, 'Cells timed per proxy.')
 _BATCH = flags.DEFINE_integer('proxy_batch', 64, 'Images per proxy batch.')
 _TRAIN = flags.DEFINE_bool('train', False, 'Also time the training step.')
-_TRAIN_STEPS = flags.DEFINE_integer('train_steps', 2,
-                                    'Timed train steps a round, each side.')
+_TRAIN_STEPS = flags.DEFINE_integer(
+    'train_steps', 2, 'Timed train steps a round, each side.', lower_bound=1)
 _TRAIN_ROUNDS = flags.DEFINE_integer(
-    'train_rounds', 2, 'Rounds of --train_steps, alternating the sides.')
+    'train_rounds', 2, 'Rounds of --train_steps, alternating the sides.',
+    lower_bound=1)
 _NAME = flags.DEFINE_string('name', 'peer_cpu', 'Record name.')
 
 

@@ -258,7 +258,7 @@ def update_running_stats(module: nn.Module, x: jax.Array, mode: str) -> None:
     return
   x = jax.lax.stop_gradient(x).astype(jnp.float32)
   n = x.size // x.shape[-1]
-  mu = channel_sum(x) / n
+  mu = _summed_mean(x)  # train_batch_norm's batch mean, x in float32
   var = channel_sum(jnp.square(x - mu)) / max(n - 1, 1)
   for name, batch in (('mean', mu), ('var', var)):
     old = module.get_variable('batch_stats', name)
