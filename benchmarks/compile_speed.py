@@ -69,13 +69,18 @@ def _timed(record: dict, name: str, fn, *args, **kwargs):
   return out
 
 
-def _time_compiled(record: dict, fn, args, repeats: int) -> dict:
-  """Lowers, compiles and calls fn(*args); the figures go into record."""
+def _time_compiled(record: dict, fn, args, repeats: int,
+                   compiler_options: dict | None = None) -> dict:
+  """Lowers, compiles (with XLA's compiler_options) and calls fn(*args).
+
+  The figures go into record.
+  """
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
 
   lowered = _timed(record, 'lower', fn.lower, *args)
-  compiled = _timed(record, 'compile', lowered.compile)
+  compiled = _timed(record, 'compile', lowered.compile,
+                    compiler_options=compiler_options)
   call = lambda: jax.block_until_ready(compiled(*args))
   _timed(record, 'first_call', call)
   for unit in ('s', 'cpu_s'):
@@ -95,11 +100,15 @@ def _time_compiled(record: dict, fn, args, repeats: int) -> dict:
 
 
 def _score_fn(case: str, tiny: bool, record: dict):
-  """(the search's jitted score of a case's config, its arguments)."""
+  """(the search's jitted score of a case's config, its arguments).
+
+  record['compiler_options']: XLA's options the search compiles it with.
+  """
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 
   from freedarts_jax import dtypes  # pylint: disable=g-import-not-at-top
+  from freedarts_jax import runtime  # pylint: disable=g-import-not-at-top
   from freedarts_jax import spaces  # pylint: disable=g-import-not-at-top
   from freedarts_jax import zeros  # pylint: disable=g-import-not-at-top
   from freedarts_jax.search import objectives  # pylint: disable=g-import-not-at-top
@@ -122,6 +131,8 @@ def _score_fn(case: str, tiny: bool, record: dict):
   compute = jnp.dtype(dtypes.COMPUTE_DTYPES[dtype])
   if objective == 'zeros':
     fn = zeros.make_score_fn(model, shape, compute)
+    record['compiler_options'] = runtime.compiler_options(
+        jax.default_backend(), 'zeros')
   else:
     batch = objectives.load_batch(config, shape, num_classes)
     fn = objectives.make_objective_fn(objective, model, batch, compute)
@@ -199,7 +210,8 @@ def _child(case: str) -> None:
     record = {}
     fn, args = _timed(record, 'init', _routed_fn if case in ROUTED
                       else _score_fn, case, _TINY.value, record)
-    _time_compiled(record, fn, args, _REPEATS.value)
+    _time_compiled(record, fn, args, _REPEATS.value,
+                   record.get('compiler_options'))
   record['peak_rss_gib'] = resource.getrusage(
       resource.RUSAGE_SELF).ru_maxrss / 2**20
   print('RECORD ' + json.dumps(record), flush=True)

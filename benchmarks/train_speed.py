@@ -74,7 +74,8 @@ def compiled_step(dtype: str, batch: int, channels: int = 36,
                        f' {layers} cells, auxiliary head, drop-path',
             'dtype': dtype, 'batch': batch,
             'depthwise': train_model.depthwise,
-            'compiler_options': runtime.compiler_options(jax.default_backend()),
+            'compiler_options': runtime.compiler_options(
+                jax.default_backend(), 'weight_gradients'),
             'xla_flags': os.environ.get('XLA_FLAGS', ''),
             'devices': int(mesh.devices.size)}
   t, c = time.perf_counter(), time.process_time()

@@ -42,8 +42,10 @@ def folder() -> pathlib.Path | None:
 
 
 def compile(fn: Callable, args: tuple, key: str,
-            where: pathlib.Path | None = None) -> jax.stages.Compiled:
-  """`jax.jit(fn).lower(*args).compile()`, traced once per key and machine.
+            where: pathlib.Path | None = None,
+            compiler_options: dict[str, str] | None = None
+            ) -> jax.stages.Compiled:
+  """`jax.jit(fn, compiler_options=...).lower(*args).compile()`, traced once.
 
   Args:
     fn: a pure function of `args`; every static value it closes over (the
@@ -54,13 +56,16 @@ def compile(fn: Callable, args: tuple, key: str,
       key that misses something `fn` depends on would load the wrong call.
     where: the folder of the exported files; default `folder()`. None there
       too compiles `fn` directly and keeps nothing.
+    compiler_options: XLA's options for the compile
+      (`runtime.compiler_options`); not part of the exported file, which is
+      the traced function before XLA.
 
   Returns:
     The compiled call, taking arrays shaped as `args`.
   """
   where = folder() if where is None else where
   if where is None:
-    return jax.jit(fn).lower(*args).compile()
+    return compile_directly(fn, args, compiler_options)
   path = where / f'{digest(key, args)}{SUFFIX}'
   exp = _load(path)
   if exp is None:
@@ -71,11 +76,21 @@ def compile(fn: Callable, args: tuple, key: str,
       # as it always was: the files are a cache, never a condition.
       logging.warning('could not export the call (%s: %s): compiling it '
                       'without keeping it', type(e).__name__, e)
-      return jax.jit(fn).lower(*args).compile()
+      return compile_directly(fn, args, compiler_options)
     _save(path, exp)
   else:
     logging.info('loaded the traced call from %s', path)
-  return jax.jit(exp.call).lower(*args).compile()
+  return compile_directly(exp.call, args, compiler_options)
+
+
+def compile_directly(fn: Callable, args: tuple,
+                     compiler_options: dict[str, str] | None = None
+                     ) -> jax.stages.Compiled:
+  """`jax.jit(fn, compiler_options=...).lower(*args).compile()`.
+
+  Keeps nothing: for a function that closes over values no key can name.
+  """
+  return jax.jit(fn, compiler_options=compiler_options).lower(*args).compile()
 
 
 def digest(key: str, args) -> str:

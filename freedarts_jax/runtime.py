@@ -40,27 +40,50 @@ def enable_compilation_cache() -> pathlib.Path:
   return path
 
 
-# XLA options for the compiled calls that differentiate a network w.r.t.
-# its weights on CPU: the data-dependent proxies and the training step. jax
-# 0.10.2 hands convolutions and reductions to YNNPACK fusions by default; on
-# this project's 2-core CPU those run the cell network's convolutions and
-# kernel gradients at about half the speed of XLA's Eigen path (grad_norm of
-# an all-3x3 cell 2.7 -> 1.6 s, snip 2.9 -> 2.0 s), and they nearly treble
-# the DARTS training step's memory (1.33 -> 0.47 GB at C=16, 8 cells, batch
-# 32; the full network ran out of 24 GB). benchmarks/RESULTS.md, issue 16.
-CPU_COMPILER_OPTIONS = {'xla_cpu_experimental_ynn_fusion_type': ''}
+# XLA options on CPU, per kind of compiled call (`compiler_options`).
+# 'zeros': the search's compiled ZEROS score (scoring.compiled_score). XLA
+#   CPU's FAST_COMPILE preset: the DARTS 8-cell score compiles in 37 s
+#   instead of 58 and runs 102 ms a call instead of 180 (float32_scaled;
+#   float64: 38 against 51 s, 137 against 238 ms), darts_imagenet's call
+#   1.4 s instead of 3.3, with the same values to rounding (float64: NB201's
+#   R bit for bit and its scores within 2.3e-14, DARTS's within 2.3e-15
+#   relative); NB201's and MobileNet's compile and call are unchanged. The
+#   snip and grasp objectives keep XLA's defaults (snip's compile and call
+#   were the same with the preset; grasp's were not measured). JAX takes
+#   options only on the outermost jit, so zeros.make_score_fn's own jitted
+#   function keeps XLA's defaults too.
+# 'weight_gradients': the data-dependent proxies and the training step. jax
+#   0.10.2 hands convolutions and reductions to YNNPACK fusions by default;
+#   on this project's 2-core CPU those run the cell network's convolutions
+#   and kernel gradients at about half the speed of XLA's Eigen path
+#   (grad_norm of an all-3x3 cell 2.7 -> 1.6 s, snip 2.9 -> 2.0 s), and they
+#   nearly treble the DARTS training step's memory (1.33 -> 0.47 GB at C=16,
+#   8 cells, batch 32; the full network ran out of 24 GB). The preset is not
+#   set here: the proxies ran no faster with it, the training step 2.8x
+#   slower (12.4 -> 35.0 s a step).
+# benchmarks/RESULTS.md, issues 16 and 17.
+CPU_COMPILER_OPTIONS = {
+    'zeros': {'xla_cpu_opt_preset': 'CPU_OPT_PRESET_FAST_COMPILE'},
+    'weight_gradients': {'xla_cpu_experimental_ynn_fusion_type': ''},
+}
 
 
-def compiler_options(platform: str) -> dict[str, str] | None:
-  """`jax.jit(..., compiler_options=...)` for a weight-gradient call.
+def compiler_options(platform: str, kind: str) -> dict[str, str] | None:
+  """`jax.jit(..., compiler_options=...)` for one kind of compiled call.
 
   Args:
     platform: a device's platform ('cpu', 'gpu', 'tpu').
+    kind: 'zeros' or 'weight_gradients' (CPU_COMPILER_OPTIONS).
 
   Returns:
-    CPU_COMPILER_OPTIONS on 'cpu', else None (XLA's defaults).
+    CPU_COMPILER_OPTIONS[kind] on 'cpu' (a copy), else None (XLA's
+    defaults).
+
+  Raises:
+    KeyError: an unknown kind.
   """
-  return dict(CPU_COMPILER_OPTIONS) if platform == 'cpu' else None
+  options = CPU_COMPILER_OPTIONS[kind]
+  return dict(options) if platform == 'cpu' else None
 
 
 def versions(extra: tuple[str, ...] = ()) -> dict[str, str]:

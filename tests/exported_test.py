@@ -8,6 +8,7 @@ is traced again and replaced; a repeat search reads everything it needs.
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from freedarts_jax import exported
 from freedarts_jax import init
@@ -113,6 +114,21 @@ def test_a_call_that_cannot_be_exported_is_compiled_directly(
   got = exported.compile(fn, args, 'zeros', where=tmp_path)
   _assert_identical(got(*args), want)
   assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize('kept', ['no folder', 'new file', 'read back'])
+def test_compiler_options_reach_xla_on_every_path(kept, tmp_path,
+                                                  monkeypatch):
+  fn, args, _ = _small_and_args()
+  where = tmp_path
+  if kept == 'no folder':
+    monkeypatch.setattr(exported, 'folder', lambda: None)
+    where = None
+  elif kept == 'read back':
+    exported.compile(fn, args, 'zeros', where=where)
+  with pytest.raises(Exception, match='NOT_A_PRESET'):
+    exported.compile(fn, args, 'zeros', where=where, compiler_options={
+        'xla_cpu_opt_preset': 'NOT_A_PRESET'})
 
 
 def _fail(*args, **kwargs):

@@ -5,10 +5,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from configs import darts as darts_config
 from freedarts_jax import errors
+from freedarts_jax import exported
+from freedarts_jax import runtime
+from freedarts_jax import spaces
 from freedarts_jax import tree_util
 from freedarts_jax import zeros
 from freedarts_jax.search import driver
+from freedarts_jax.search import scoring
 from freedarts_jax.spaces import nb201
 from tests.conftest import assert_scaled_equals_plain
 from tests.conftest import tiny_config
@@ -205,3 +210,44 @@ def test_scaled_r_of_a_batch_counts_the_classifier_bias_per_image():
   assert float(got.r) == pytest.approx(float(want.r), rel=1e-12)
   np.testing.assert_allclose(got.scores['cell'], want.scores['cell'],
                              rtol=1e-10)
+
+
+@pytest.mark.parametrize('space', ['nb201', 'darts'])
+def test_the_fast_compile_preset_keeps_the_score(space):
+  """The score under runtime's CPU options ('zeros') equals XLA's default's.
+
+  float64, to rounding: R and every score (issue 17's preset changes how XLA
+  compiles, not what the supernet computes).
+  """
+  config = tiny_config()
+  if space == 'darts':
+    config = darts_config.get_config()
+    config.update(channels=4, layers=3)
+  s = spaces.get(space)
+  model = s.build(config, 10)
+  variables, alpha = zeros.make_init_fn(
+      model, SHAPE, s.alpha_shapes, 'normal', 1e-3)(jax.random.key(0))
+  mask = jax.tree.map(jnp.ones_like, alpha)
+  fn = zeros.make_score_fn(model, SHAPE, jnp.float64)
+  options = runtime.compiler_options('cpu', 'zeros')
+  assert options == {'xla_cpu_opt_preset': 'CPU_OPT_PRESET_FAST_COMPILE'}
+  want, got = (zeros.to_numpy(exported.compile_directly(
+      fn, (variables, alpha, mask), o)(variables, alpha, mask))
+               for o in (None, options))
+  assert float(got.r) == pytest.approx(float(want.r), rel=1e-13)
+  for name in alpha:
+    np.testing.assert_allclose(got.scores[name], want.scores[name],
+                               rtol=1e-11, atol=1e-13 * np.abs(
+                                   want.scores[name]).max())
+
+
+def test_the_search_compiles_its_score_with_runtime_options(monkeypatch):
+  # An option XLA refuses shows that the search's compiled score passes
+  # runtime's CPU options to XLA.
+  model, variables, alpha = _tiny('eval')
+  stacked = scoring.stack([(variables, alpha, alpha)])
+  monkeypatch.setitem(runtime.CPU_COMPILER_OPTIONS, 'zeros',
+                      {'xla_cpu_opt_preset': 'NOT_A_PRESET'})
+  with pytest.raises(Exception, match='NOT_A_PRESET'):
+    scoring.compiled_score(model, SHAPE, 'float32', scoring.spec(stacked[0]),
+                           scoring.spec(stacked[1]), 1)

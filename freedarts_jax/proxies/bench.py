@@ -207,7 +207,7 @@ def make_chunk_fn(proxy: proxies.Proxy, setup: proxies.Setup, init: str,
       local, mesh=mesh, in_specs=(P(), P(), P('cells'), P('cells'), P(), P()),
       out_specs=P('cells'), check_vma=False)
   return jax.jit(sharded, compiler_options=runtime.compiler_options(
-      mesh.devices.flat[0].platform))
+      mesh.devices.flat[0].platform, 'weight_gradients'))
 
 
 def _variables(proxy, setup, key):
@@ -241,7 +241,8 @@ def cell_scorer(name: str, setup: proxies.Setup, key: jax.Array,
   variables = _variables(proxy, setup, key)
   score = proxy.make(setup)
   fn = jax.jit(lambda v, a: score(v, {'cell': a}, batch)[name],
-               compiler_options=runtime.compiler_options('cpu'))
+               compiler_options=runtime.compiler_options('cpu',
+                                                         'weight_gradients'))
   return variables, fn
 
 

@@ -20,6 +20,7 @@ import tqdm
 
 from freedarts_jax import dtypes
 from freedarts_jax import exported
+from freedarts_jax import runtime
 from freedarts_jax import zeros
 from freedarts_jax.search import guards
 from freedarts_jax.search import objectives
@@ -104,13 +105,15 @@ def compiled_score(model, input_shape: tuple[int, int, int], dtype: str,
   num = jax.tree.leaves(alpha)[0].shape[0]
   fn = _over_seeds(one, num, batch)
   args = (jax.tree.unflatten(*variables_spec), alpha, alpha)
+  options = (runtime.compiler_options(jax.default_backend(), 'zeros')
+             if objective == 'zeros' else None)
   t = time.perf_counter()
   if data is None and factor is None:  # nothing unnamed closed over
     compiled = exported.compile(
         fn, args, f'{type(model).__module__}.{model!r} {input_shape} '
-        f'{dtype} {objective} batch={batch}')
+        f'{dtype} {objective} batch={batch}', compiler_options=options)
   else:
-    compiled = jax.jit(fn).lower(*args).compile()
+    compiled = exported.compile_directly(fn, args, options)
   logging.info('compiled the %s %s score in %.1f s', dtype, objective,
                time.perf_counter() - t)
   return compiled

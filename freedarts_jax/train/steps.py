@@ -180,7 +180,7 @@ def make_steps(train_model: nn.Module, eval_model: nn.Module, recipe: Recipe,
   train = jax.jit(train_step, in_shardings=(replicated, data, data),
                   out_shardings=(replicated, replicated),
                   compiler_options=runtime.compiler_options(
-                      mesh.devices.flat[0].platform))
+                      mesh.devices.flat[0].platform, 'weight_gradients'))
   evaluate = jax.jit(eval_step, in_shardings=(replicated, data, data, data),
                      out_shardings=replicated)
   return train, evaluate, tx

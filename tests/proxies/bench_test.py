@@ -292,7 +292,7 @@ def test_cell_scorer_gives_the_bench_scores(reference):
 def test_data_proxies_compile_with_the_cpu_options():
   # XLA's YNNPACK fusions (jax 0.10.2's default on CPU) are off in the
   # data-dependent proxies' executables on CPU, and only there.
-  assert runtime.compiler_options('gpu') is None
+  assert runtime.compiler_options('gpu', 'weight_gradients') is None
   setup = proxies.Setup(dataset='imagenet16', channels=4, cells_per_stage=1)
   proxy = proxies.get('grad_norm')
   mesh = jax.make_mesh((1,), ('cells',), devices=jax.devices('cpu')[:1])
