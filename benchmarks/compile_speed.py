@@ -108,10 +108,10 @@ def _score_fn(case: str, tiny: bool, record: dict):
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 
   from freedarts_jax import dtypes  # pylint: disable=g-import-not-at-top
-  from freedarts_jax import runtime  # pylint: disable=g-import-not-at-top
   from freedarts_jax import spaces  # pylint: disable=g-import-not-at-top
   from freedarts_jax import zeros  # pylint: disable=g-import-not-at-top
   from freedarts_jax.search import objectives  # pylint: disable=g-import-not-at-top
+  from freedarts_jax.search import scoring  # pylint: disable=g-import-not-at-top
 
   objective = case if case in OBJECTIVES else 'zeros'
   overrides = [f'objective={objective}', 'data=synthetic'] + (
@@ -129,10 +129,9 @@ def _score_fn(case: str, tiny: bool, record: dict):
       model, shape, space.alpha_shapes, config.alpha_init,
       config.alpha_scale)(jax.random.key(config.seed))
   compute = jnp.dtype(dtypes.COMPUTE_DTYPES[dtype])
+  record['compiler_options'] = scoring.compiler_options(objective)
   if objective == 'zeros':
     fn = zeros.make_score_fn(model, shape, compute)
-    record['compiler_options'] = runtime.compiler_options(
-        jax.default_backend(), 'zeros')
   else:
     batch = objectives.load_batch(config, shape, num_classes)
     fn = objectives.make_objective_fn(objective, model, batch, compute)

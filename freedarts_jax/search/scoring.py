@@ -70,6 +70,17 @@ def _over_seeds(one, num: int, batch: int):
   return lambda *args: jax.lax.map(lambda a: one(*a), args, batch_size=batch)
 
 
+def compiler_options(objective: str) -> dict[str, str] | None:
+  """XLA's options for the search's compiled score of `objective`.
+
+  ZEROS takes runtime's 'zeros' options on CPU; the snip and grasp
+  objectives XLA's defaults (None).
+  """
+  if objective != 'zeros':
+    return None
+  return runtime.compiler_options(jax.default_backend(), 'zeros')
+
+
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def compiled_score(model, input_shape: tuple[int, int, int], dtype: str,
                    variables_spec: tuple, alpha_spec: tuple, batch: int,
@@ -105,8 +116,7 @@ def compiled_score(model, input_shape: tuple[int, int, int], dtype: str,
   num = jax.tree.leaves(alpha)[0].shape[0]
   fn = _over_seeds(one, num, batch)
   args = (jax.tree.unflatten(*variables_spec), alpha, alpha)
-  options = (runtime.compiler_options(jax.default_backend(), 'zeros')
-             if objective == 'zeros' else None)
+  options = compiler_options(objective)
   t = time.perf_counter()
   if data is None and factor is None:  # nothing unnamed closed over
     compiled = exported.compile(
