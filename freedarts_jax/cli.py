@@ -6,6 +6,7 @@ status 2 and no traceback: config values through `validation`'s helpers
 """
 
 from collections.abc import Callable
+import gc
 import logging
 import pathlib
 import re
@@ -170,4 +171,18 @@ def run(main: Callable[[list[str]], None]) -> None:
   # line before every error message.
   logging.getLogger('jax._src.xla_bridge').setLevel(logging.WARNING)
 
-  app.run(lambda argv: guard(main, argv), flags_parser=parse_flags)
+  app.run(lambda argv: _then_freeze(guard(main, argv)),
+          flags_parser=parse_flags)
+
+
+def _then_freeze(status):
+  """status, with every object moved out of the garbage collector's reach.
+
+  At exit Python's finalisation runs the collector over every object JAX
+  made (traced jaxprs, lowered modules), then frees them one by one: 0.4-0.5 s
+  of a 4.5 s warm `make search` (perf: `gc_collect_main`, executables'
+  destructors). Frozen objects are not collected; the OS reclaims the memory.
+  Files and checkpoints are closed by the commands themselves before this.
+  """
+  gc.freeze()
+  return status
