@@ -5,13 +5,14 @@
   PYTHONPATH=. python benchmarks/peer_cpu.py \
       --peer_python=/work/peer-venv/bin/python \
       [--proxies=naswot,jacob_cov,grad_norm,snip,fisher] [--cells=4] \
-      [--train] [--train_steps=2] [--train_rounds=2] [--name=peer_cpu] \
-      [--out=DIR]
+      [--data_dtype=auto] [--train] [--train_steps=2] [--train_rounds=2] \
+      [--name=peer_cpu] [--out=DIR]
 
 Per proxy, the same NB201 cells (a seeded random subset of the table), a
-batch of 64 Gaussian 32 px images, float32, 2 threads: first freedarts_jax
-(`proxies.get(name).make(Setup())`, one cell per compiled call; compile
-timed apart), then the PyTorch loop of benchmarks/torch_ref.py in a
+batch of 64 Gaussian 32 px images, 2 threads: first freedarts_jax
+(`proxies.get(name).make(Setup(data_dtype=--data_dtype))`, float32 but for
+grasp and te_nas under 'auto', the dtype recorded per proxy; one cell per
+compiled call; compile timed apart), then the PyTorch loop of benchmarks/torch_ref.py in a
 subprocess of the peer interpreter (per cell: build the cell's network with
 PyTorch's default init, score). The PyTorch side also scores every cell with
 freedarts_jax's weights loaded: the record keeps the largest relative
@@ -66,6 +67,10 @@ _TRAIN_STEPS = flags.DEFINE_integer(
 _TRAIN_ROUNDS = flags.DEFINE_integer(
     'train_rounds', 2, 'Rounds of --train_steps, alternating the sides.',
     lower_bound=1)
+_DTYPE = flags.DEFINE_enum(
+    'data_dtype', 'auto', ['auto', 'float32', 'float64'],
+    "freedarts_jax's proxies.Setup.data_dtype (auto: each proxy's own, "
+    'float64 for grasp and te_nas); the PyTorch side is float32.')
 _NAME = flags.DEFINE_string('name', 'peer_cpu', 'Record name.')
 
 
@@ -93,12 +98,13 @@ def _flat_variables(variables) -> dict[str, np.ndarray]:
 
 def _jax_proxy(name: str, indices, batch) -> dict:
   """freedarts_jax's per-cell time and values of one proxy."""
-  variables, fn = bench.cell_scorer(name, proxies.Setup(),
-                                    jax.random.key(0), batch)
+  setup = proxies.Setup(data_dtype=_DTYPE.value)
+  variables, fn = bench.cell_scorer(name, setup, jax.random.key(0), batch)
   alphas = bench.one_hots(indices)
   t, c = time.perf_counter(), time.process_time()
   compiled = fn.lower(variables, alphas[0]).compile()
-  out = {'compile_s': time.perf_counter() - t,
+  out = {'dtype': bench.dtype_of(proxies.get(name), setup),
+         'compile_s': time.perf_counter() - t,
          'compile_cpu_s': time.process_time() - c,
          'loadavg_before': os.getloadavg()}
   jax.block_until_ready(compiled(variables, alphas[0]))  # warm-up
@@ -207,7 +213,8 @@ def main(argv):
   x, y = data.gaussian_batch(jax.random.key(1), _BATCH.value,
                              setup.input_shape, setup.num_classes)
   record = {**common.provenance(), 'loadavg_start': os.getloadavg(),
-            'batch': _BATCH.value, 'threads': 2, 'dtype': 'float32',
+            'batch': _BATCH.value, 'threads': 2,
+            'data_dtype': _DTYPE.value, 'pytorch_dtype': 'float32',
             'xla_flags': os.environ.get('XLA_FLAGS', ''), 'proxies': {}}
   with tempfile.TemporaryDirectory() as tmp:
     folder = pathlib.Path(tmp)

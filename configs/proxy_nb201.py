@@ -29,6 +29,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.synflow_dtype = 'float64'  # float64 | float32 (overflow-safe, rescaled)
   c.zeros_dtype = 'float64'  # float64 | float32 (noise on some cells)
   c.zeros_bn_mode = 'train'  # BatchNorm of zeros' network: train|eval|none
+  # The data-dependent proxies' networks: auto (float32; grasp and te_nas
+  # float64) | float32 | float64 (proxies.Setup.data_dtype)
+  c.data_dtype = 'auto'
   c.progress = True  # progress bar per proxy
   c.merge_wait_s = 3600.0  # process 0 waits this long for other processes
   return c

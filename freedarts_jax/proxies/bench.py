@@ -48,6 +48,9 @@ _CACHE_SIZE = executables.CACHE_SIZE
 _SCORE_FIELDS = ('seed', 'limit', 'chunk', 'routed', 'batch_size', 'data',
                  'data_dir', 'init', 'dataset', 'channels', 'cells_per_stage',
                  'synflow_dtype', 'zeros_dtype', 'zeros_bn_mode')
+# Fields that change the scores, added after runs were kept: at this default
+# they stay out of the id, so those runs' partial scores still resume.
+_SCORE_FIELDS_ADDED = {'data_dtype': 'auto'}
 
 
 def setup_of(config) -> proxies.Setup:
@@ -55,7 +58,7 @@ def setup_of(config) -> proxies.Setup:
   return proxies.Setup(config.dataset, config.channels,
                        config.cells_per_stage, config.synflow_dtype,
                        config.zeros_dtype, config.zeros_bn_mode,
-                       config.routed)
+                       config.routed, config.data_dtype)
 
 
 def select_cells(config) -> np.ndarray:
@@ -115,10 +118,14 @@ def data_batch(config, setup: proxies.Setup,
 def settings_id(config) -> str:
   """12 hex digits identifying the config fields that change the scores.
 
-  The sha256 of the fields in _SCORE_FIELDS as sorted JSON; partial results
+  The sha256 of the fields in _SCORE_FIELDS (and those of
+  _SCORE_FIELDS_ADDED not at their default) as sorted JSON; partial results
   are kept under this id, so a resume never mixes settings.
   """
-  text = json.dumps({f: config[f] for f in _SCORE_FIELDS}, sort_keys=True)
+  fields = {f: config[f] for f in _SCORE_FIELDS}
+  fields.update({f: config[f] for f, default in _SCORE_FIELDS_ADDED.items()
+                 if config[f] != default})
+  text = json.dumps(fields, sort_keys=True)
   return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -402,7 +409,7 @@ def _run(config, chosen: tuple, workdir: pathlib.Path) -> dict | None:
       'cells': len(cells), 'limit': config.limit, 'seed': config.seed,
       'init': config.init, 'data': data_note, 'processes': n_proc,
       'local_devices': len(jax.local_devices()),
-      'dtypes': {p.name: _dtype_of(p, setup) for p in chosen},
+      'dtypes': {p.name: dtype_of(p, setup) for p in chosen},
       'bn_modes': {p.name: p.bn_mode(setup) for p in chosen},
       'references': {p.name: p.reference for p in chosen},
       'settings_id': settings_id(config),
@@ -412,7 +419,8 @@ def _run(config, chosen: tuple, workdir: pathlib.Path) -> dict | None:
       config=config.to_dict())
 
 
-def _dtype_of(proxy, setup) -> str | None:
+def dtype_of(proxy: proxies.Proxy, setup: proxies.Setup) -> str | None:
+  """What the proxy computes in under setup, as result.json names it."""
   if proxy.name == 'synflow':
     return setup.synflow_dtype
   if proxy.name == 'zeros':

@@ -40,6 +40,7 @@ def check(config: ml_collections.ConfigDict) -> tuple:
   validation.choice(config, 'synflow_dtype', dtypes.COMPUTE)
   validation.choice(config, 'zeros_dtype', dtypes.COMPUTE)
   validation.choice(config, 'zeros_bn_mode', layers.BN_MODES)
+  validation.choice(config, 'data_dtype', ('auto', *dtypes.COMPUTE))
   if config.data == 'cifar10' and config.dataset != 'cifar10':
     raise errors.ConfigError(
         'config.data=cifar10 needs config.dataset=cifar10 (the network '

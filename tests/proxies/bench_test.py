@@ -6,6 +6,7 @@ reproduce its scores.csv.
 """
 
 import csv
+import hashlib
 import json
 import os
 import pathlib
@@ -309,11 +310,25 @@ def test_data_proxies_compile_with_the_cpu_options():
 
 
 def test_result_names_the_dtype_each_proxy_ran_in():
-  # pylint: disable=protected-access
   auto, f64 = proxies.Setup(), proxies.Setup(data_dtype='float64')
-  assert bench._dtype_of(proxies.get('snip'), auto) == 'float32'
-  assert bench._dtype_of(proxies.get('grasp'), auto) == 'float64'
-  assert bench._dtype_of(proxies.get('te_nas'), auto).startswith('float64 ')
-  assert bench._dtype_of(proxies.get('jacob_cov'), auto).startswith(
+  assert bench.dtype_of(proxies.get('snip'), auto) == 'float32'
+  assert bench.dtype_of(proxies.get('grasp'), auto) == 'float64'
+  assert bench.dtype_of(proxies.get('te_nas'), auto).startswith('float64 ')
+  assert bench.dtype_of(proxies.get('jacob_cov'), auto).startswith(
       'float32 ')
-  assert bench._dtype_of(proxies.get('snip'), f64) == 'float64'
+  assert bench.dtype_of(proxies.get('snip'), f64) == 'float64'
+
+
+def test_data_dtype_reaches_the_proxies_and_names_its_own_partials():
+  config = proxy_nb201.get_config()
+  auto_id = bench.settings_id(config)
+  # The id of a run at the default is what it was before the field existed
+  # (the fields listed in _SCORE_FIELDS only), so kept partials resume.
+  before = {f: config[f] for f in bench._SCORE_FIELDS}  # pylint: disable=protected-access
+  assert auto_id == hashlib.sha256(
+      json.dumps(before, sort_keys=True).encode()).hexdigest()[:12]
+  config.data_dtype = 'float32'
+  assert bench.settings_id(config) != auto_id
+  setup = bench.setup_of(config)
+  assert setup.data_dtype == 'float32'
+  assert bench.dtype_of(proxies.get('grasp'), setup) == 'float32'
