@@ -10,7 +10,9 @@ def _fmt(c: dict) -> str:
   k, s = c['kendall'], c['spearman']
   return (f'Kendall tau {k["tau"]:+.3f} (p={k["p"]:.2g}, 95% CI '
           f'[{k["ci"][0]:+.2f}, {k["ci"][1]:+.2f}]), Spearman '
-          f'{s["r"]:+.3f} (p={s["p"]:.2g}), n={c["n"]}')
+          f'{s["r"]:+.3f} (p={s["p"]:.2g}), n={c["n"]}'
+          + (f' (non-finite pairs left out: {c["dropped"]})'
+             if c.get('dropped') else ''))
 
 
 def _per_seed(corrs: dict, target: str) -> str:

@@ -26,21 +26,24 @@ def correlate(x, y, key: int, resamples: int = 1000,
     level: confidence level of the percentile intervals.
 
   Returns:
-    {'n', 'spearman': {'r', 'p', 'ci'}, 'kendall': {'tau', 'p', 'ci'}}; the
+    {'n', 'dropped', 'spearman': {'r', 'p', 'ci'}, 'kendall': {'tau', 'p',
+    'ci'}}; the
     p-values are two-sided tests of no association (scipy); the intervals
     are percentile bootstrap intervals over resampled pairs
     (`scipy.stats.bootstrap(paired=True, method='percentile')`). Non-finite
-    pairs are dropped first (n counts the pairs kept). Where a resample
-    leaves x or y constant its correlation is undefined, and the interval
-    is then [nan, nan] (only likely for n below about 10).
+    pairs are dropped first: n counts the pairs kept, 'dropped' the others
+    (a singular kernel's condition number, say), so a report can say so.
+    Where a resample leaves x or y constant its correlation is undefined,
+    and the interval is then [nan, nan] (only likely for n below about 10).
   """
   x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
   keep = np.isfinite(x) & np.isfinite(y)
   x, y = x[keep], y[keep]
-  n = int(x.size)
+  n, dropped = int(x.size), int(keep.size - keep.sum())
   if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
     nan = float('nan')
-    return {'n': n, 'spearman': {'r': nan, 'p': nan, 'ci': [nan, nan]},
+    return {'n': n, 'dropped': dropped,
+            'spearman': {'r': nan, 'p': nan, 'ci': [nan, nan]},
             'kendall': {'tau': nan, 'p': nan, 'ci': [nan, nan]}}
   rho = stats.spearmanr(x, y)
   tau = stats.kendalltau(x, y)
@@ -51,7 +54,7 @@ def correlate(x, y, key: int, resamples: int = 1000,
         paired=True, confidence_level=level, method='percentile',
         rng=np.random.default_rng(key))
   low, high = boot.confidence_interval
-  return {'n': n,
+  return {'n': n, 'dropped': dropped,
           'spearman': {'r': float(rho.statistic), 'p': float(rho.pvalue),
                        'ci': [float(low[0]), float(high[0])]},
           'kendall': {'tau': float(tau.statistic), 'p': float(tau.pvalue),

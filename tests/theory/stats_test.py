@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from theory import report_md
 from theory import stats
 
 
@@ -45,7 +46,7 @@ def test_same_key_same_intervals_and_nonfinite_pairs_dropped():
   a = stats.correlate(x, y, key=0, resamples=100)
   b = stats.correlate(x, y, key=0, resamples=100)
   assert a == b
-  assert a['n'] == 8
+  assert a['n'] == 8 and a['dropped'] == 2
 
 
 def test_constant_or_short_samples_give_nan_and_inconclusive():
@@ -61,3 +62,12 @@ def test_verdict_follows_sign_p_value_and_interval():
   assert stats.verdict(strong, -1) == 'contradicted'
   wide = {'kendall': {'tau': 0.6, 'p': 0.001, 'ci': [-0.1, 0.8]}}
   assert stats.verdict(wide, 1) == 'inconclusive'
+
+
+def test_the_report_line_says_how_many_pairs_were_left_out():
+  # pylint: disable=protected-access
+  x = np.array([1., 2., 3., 4., 5., 6., np.nan])
+  c = stats.correlate(x, -x, key=0, resamples=50)
+  assert '(non-finite pairs left out: 1)' in report_md._fmt(c)
+  whole = stats.correlate(x[:-1], x[:-1], key=0, resamples=50)
+  assert 'left out' not in report_md._fmt(whole)
