@@ -27,9 +27,8 @@ def correlate(x, y, key: int, resamples: int = 1000,
 
   Returns:
     {'n', 'dropped', 'spearman': {'r', 'p', 'ci'}, 'kendall': {'tau', 'p',
-    'ci'}}; the
-    p-values are two-sided tests of no association (scipy); the intervals
-    are percentile bootstrap intervals over resampled pairs
+    'ci'}}; the p-values are two-sided tests of no association (scipy); the
+    intervals are percentile bootstrap intervals over resampled pairs
     (`scipy.stats.bootstrap(paired=True, method='percentile')`). Non-finite
     pairs are dropped first: n counts the pairs kept, 'dropped' the others
     (a singular kernel's condition number, say), so a report can say so.
