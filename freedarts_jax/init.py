@@ -70,10 +70,44 @@ def torch_init(
   Returns:
     The variables, every leaf float32.
   """
-  leaves, treedef = jax.tree.flatten(args)
-  specs = tuple((tuple(x.shape), jnp.dtype(x.dtype)) for x in leaves)
-  shapes, rules, tree = _structure(apply_init, treedef, specs)
+  shapes, rules, tree = _structure_of(apply_init, args)
   return jax.tree_util.tree_unflatten(tree, _draw(key, shapes, rules))
+
+
+def uniform_size(apply_init: Callable[..., dict], *args) -> int:
+  """How many U(-1, 1) values torch_init draws for these arguments.
+
+  Args:
+    apply_init: the module's `init` method.
+    *args: example call arguments (shapes and dtypes only).
+
+  Returns:
+    The length of the one uniform vector (`uniform(key, size)`) that
+    torch_init slices into the drawn leaves.
+  """
+  shapes, rules, _ = _structure_of(apply_init, args)
+  return sum(_sizes(shapes, rules))
+
+
+def from_uniform(apply_init: Callable[..., dict], u: np.ndarray,
+                 *args) -> dict:
+  """torch_init's variables from its uniform draw, for many draws at once.
+
+  `from_uniform(apply_init, uniform(key, n)[None], *args)` equals
+  `torch_init(apply_init, key, *args)` with a leading axis of 1, leaf for
+  leaf and bit for bit (n = `uniform_size(apply_init, *args)`).
+
+  Args:
+    apply_init: the module's `init` method.
+    u: float32 host array (K, n) of U(-1, 1) values, one row per draw.
+    *args: example call arguments (shapes and dtypes only).
+
+  Returns:
+    The variables, every leaf float32 of shape (K, *leaf shape), on device.
+  """
+  shapes, rules, tree = _structure_of(apply_init, args)
+  leaves = jax.device_put(_host_leaves(np.asarray(u), shapes, rules))
+  return jax.tree_util.tree_unflatten(tree, leaves)
 
 
 def torch_init_fn(
@@ -92,15 +126,11 @@ def torch_init_fn(
   Returns:
     A pure function of a PRNG key giving the variables, every leaf float32.
   """
-  leaves, treedef = jax.tree.flatten(args)
-  specs = tuple((tuple(x.shape), jnp.dtype(x.dtype)) for x in leaves)
-  shapes, rules, tree = _structure(apply_init, treedef, specs)
-  sizes = [math.prod(s) if kind == 'uniform' else 0
-           for s, (kind, _) in zip(shapes, rules)]
-  offsets = np.cumsum([0] + sizes)
+  shapes, rules, tree = _structure_of(apply_init, args)
+  offsets = np.cumsum([0] + _sizes(shapes, rules))
 
   def draw(key: jax.Array) -> dict:
-    u = _uniform(key, int(offsets[-1]))
+    u = uniform(key, int(offsets[-1]))
     out = []
     for i, (shape, (kind, value)) in enumerate(zip(shapes, rules)):
       if kind == 'uniform':
@@ -111,6 +141,19 @@ def torch_init_fn(
     return jax.tree_util.tree_unflatten(tree, out)
 
   return draw
+
+
+def _structure_of(apply_init, args):
+  """`_structure` for example call arguments."""
+  leaves, treedef = jax.tree.flatten(args)
+  specs = tuple((tuple(x.shape), jnp.dtype(x.dtype)) for x in leaves)
+  return _structure(apply_init, treedef, specs)
+
+
+def _sizes(shapes, rules) -> list[int]:
+  """How many uniform values each leaf takes (0 for a constant one)."""
+  return [math.prod(s) if kind == 'uniform' else 0
+          for s, (kind, _) in zip(shapes, rules)]
 
 
 @functools.cache
@@ -188,20 +231,25 @@ def _draw(key, shapes, rules) -> list[jax.Array]:
   would compile a `stage` executable per leaf shape (17 in `make search`,
   each about 75 ms to read back from the compilation cache).
   """
-  sizes = [math.prod(s) if kind == 'uniform' else 0
-           for s, (kind, _) in zip(shapes, rules)]
-  u = np.asarray(_uniform(key, sum(sizes)))
-  offsets = np.cumsum([0] + sizes)
+  u = np.asarray(uniform(key, sum(_sizes(shapes, rules))))
+  return jax.device_put([x[0] for x in _host_leaves(u[None], shapes, rules)])
+
+
+def _host_leaves(u: np.ndarray, shapes, rules) -> list[np.ndarray]:
+  """Rows of uniform draws (K, n), sliced and scaled: leaves (K, *shape)."""
+  offsets = np.cumsum([0] + _sizes(shapes, rules))
+  num = u.shape[0]
   out = []
   for i, (shape, (kind, value)) in enumerate(zip(shapes, rules)):
     if kind == 'uniform':
-      leaf = np.float32(value) * u[offsets[i]:offsets[i + 1]].reshape(shape)
+      part = u[:, offsets[i]:offsets[i + 1]].reshape(num, *shape)
+      out.append(np.float32(value) * part)
     else:
-      leaf = np.full(shape, value, np.float32)
-    out.append(jax.device_put(leaf))
+      out.append(np.full((num, *shape), value, np.float32))
   return out
 
 
 @functools.partial(jax.jit, static_argnums=1)
-def _uniform(key: jax.Array, size: int) -> jax.Array:
+def uniform(key: jax.Array, size: int) -> jax.Array:
+  """U(-1, 1), float32 (size,): the one draw torch_init slices into leaves."""
   return jax.random.uniform(key, (size,), jnp.float32, -1.0, 1.0)

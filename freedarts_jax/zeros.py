@@ -31,9 +31,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from freedarts_jax import exported
 from freedarts_jax import layers
 from freedarts_jax import tree_util
+from freedarts_jax.init import from_uniform
 from freedarts_jax.init import torch_init
+from freedarts_jax.init import uniform
+from freedarts_jax.init import uniform_size
 from freedarts_jax.tree_util import Alpha
 
 
@@ -171,9 +175,64 @@ def make_init_fn(
     alpha_init: 'normal' gives |alpha_scale * N(0, 1)|; 'ones' gives 1.
     alpha_scale: scale of the normal draw.
   """
+  draw_alpha = jax.jit(_alpha_fn(alpha_shapes, alpha_init, alpha_scale))
 
-  @jax.jit
-  def draw_alpha(alpha_key: jax.Array) -> Alpha:
+  def init(key: jax.Array):
+    params_key, alpha_key = jax.random.split(key)
+    x = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
+    alpha = draw_alpha(alpha_key)
+    return torch_init(model.init, params_key, x, alpha), alpha
+
+  return init
+
+
+def make_seeds_fn(
+    model: nn.Module, input_shape: tuple[int, ...],
+    alpha_shapes: dict[str, tuple[int, int]], alpha_init: str,
+    alpha_scale: float,
+) -> Callable[[list[int]], tuple[dict, Alpha, Alpha]]:
+  """Returns `draw(seeds) -> (variables, alpha, probe_alpha)` for a search.
+
+  For each seed s, with `init_key, probe_key = split(key(s))`: the variables
+  and alpha of `make_init_fn(...)(init_key)` and `perturb(alpha,
+  probe_key)`, every leaf float32 with a leading seed axis (K, ...); bit for
+  bit under XLA's default compile options (tests/zeros_test.py). The random
+  draws of all seeds are one call, kept as an `exported` file where the
+  compilation cache is on (the per-seed calls were seven executables, each
+  traced and lowered: 0.3 s of a warm `make search`); the variables are
+  sliced from their uniform draw on the host.
+
+  Args: as make_init_fn's.
+  """
+  alpha_of = _alpha_fn(alpha_shapes, alpha_init, alpha_scale)
+  x = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
+  alpha_spec = {name: jax.ShapeDtypeStruct(shape, jnp.float32)
+                for name, shape in alpha_shapes.items()}
+  size = uniform_size(model.init, x, alpha_spec)
+
+  def draw_all(seeds: jax.Array):
+    def one(seed):
+      init_key, probe_key = jax.random.split(jax.random.key(seed))
+      params_key, alpha_key = jax.random.split(init_key)
+      alpha = alpha_of(alpha_key)
+      return uniform(params_key, size), alpha, perturb(alpha, probe_key)
+    return jax.vmap(one)(seeds)
+
+  def draw(seeds: list[int]):
+    seeds = np.asarray(seeds, jax.dtypes.canonicalize_dtype(np.int64))
+    key = (f'{__name__}.make_seeds_fn {sorted(alpha_shapes.items())} '
+           f'{alpha_init} {alpha_scale!r} uniform={size}')
+    u, alpha, probe_alpha = exported.compile(draw_all, (seeds,), key)(seeds)
+    variables = from_uniform(model.init, np.asarray(u), x, alpha_spec)
+    return variables, alpha, probe_alpha
+
+  return draw
+
+
+def _alpha_fn(alpha_shapes, alpha_init: str, alpha_scale: float):
+  """`alpha_key -> alpha` (float32, traceable) for make_init_fn."""
+
+  def alpha_of(alpha_key: jax.Array) -> Alpha:
     alpha = {}
     for i, (name, shape) in enumerate(sorted(alpha_shapes.items())):
       if alpha_init == 'ones':
@@ -184,13 +243,7 @@ def make_init_fn(
         alpha[name] = jnp.abs(alpha_scale * draw)
     return alpha
 
-  def init(key: jax.Array):
-    params_key, alpha_key = jax.random.split(key)
-    x = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
-    alpha = draw_alpha(alpha_key)
-    return torch_init(model.init, params_key, x, alpha), alpha
-
-  return init
+  return alpha_of
 
 
 @functools.partial(jax.jit, static_argnames=('factor',))

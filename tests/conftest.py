@@ -23,11 +23,11 @@ imported.
 import os
 import pathlib
 
-_FAST_COMPILE = ('--xla_backend_optimization_level=0 '
+FAST_COMPILE = ('--xla_backend_optimization_level=0 '
                  '--xla_llvm_disable_expensive_passes=true '
                  '--xla_cpu_use_fusion_emitters=false')
 os.environ['XLA_FLAGS'] = (
-    f"{os.environ.get('XLA_FLAGS', '')} {_FAST_COMPILE}".strip())
+    f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip())
 # The tests' executables and traced scores (compiled with the flags above,
 # so never a user's) go to the repository's .pytest_cache, not the user's
 # ~/.cache/freedarts_jax, unless FREEDARTS_CACHE_DIR says where.

@@ -1,5 +1,10 @@
 """ZEROS: finite differences, 'none', compile-once, float32 vs float64."""
 
+import json
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,6 +20,7 @@ from freedarts_jax import zeros
 from freedarts_jax.search import driver
 from freedarts_jax.search import scoring
 from freedarts_jax.spaces import nb201
+from tests import conftest
 from tests.conftest import assert_scaled_equals_plain
 from tests.conftest import tiny_config
 
@@ -83,6 +89,69 @@ def test_shapes_are_checked_when_traced():
   with pytest.raises(AssertionError):
     zeros.make_score_fn(model, SHAPE, jnp.float32,
                         images=jnp.ones((2, 4, 4, 3), jnp.float32))
+
+
+# Prints, per alpha_init, the most float32 ulps by which make_seeds_fn's
+# variables, alpha and probe alpha differ from the per-seed calls.
+_SEEDS_CHECK = """
+import json
+import jax
+import numpy as np
+from freedarts_jax import exported
+from freedarts_jax import runtime
+from freedarts_jax import zeros
+from freedarts_jax.spaces import nb201
+runtime.enable_compilation_cache()  # in FREEDARTS_CACHE_DIR, set below
+model = nb201.Network(10, channels=4, cells_per_stage=1)
+seeds = [0, 1, 2, 3, 4, 5, 2**31 + 5]
+out = {}
+with jax.enable_x64(True):
+  for alpha_init in ('normal', 'ones'):
+    args = (model, (8, 8, 3), nb201.alpha_shapes(), alpha_init, 0.7)
+    # Twice: once exporting the call, once from the kept file (the CLIs').
+    got, again = (zeros.make_seeds_fn(*args)(seeds) for _ in range(2))
+    assert list(exported.folder().glob('*' + exported.SUFFIX))
+    init = zeros.make_init_fn(*args)
+    ulps = [0, 0, 0]
+    for k, seed in enumerate(seeds):
+      init_key, probe_key = jax.random.split(jax.random.key(seed))
+      variables, alpha = init(init_key)
+      want = (variables, alpha, zeros.perturb(alpha, probe_key))
+      assert jax.tree.structure(want) == jax.tree.structure(got)
+      for i in range(3):
+        for g, a, w in zip(jax.tree.leaves(got[i]), jax.tree.leaves(again[i]),
+                           jax.tree.leaves(want[i])):
+          g, w = np.asarray(g[k]), np.asarray(w)
+          np.testing.assert_array_equal(g, a[k])
+          assert g.dtype == w.dtype == np.float32
+          d = np.abs(g.view(np.int32).astype(np.int64) - w.view(np.int32))
+          ulps[i] = max(ulps[i], int(d.max()))
+    out[alpha_init] = ulps
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize('flags', ['package', 'tests'])
+def test_seeds_fn_draws_what_init_and_perturb_draw_per_seed(flags, tmp_path):
+  # The search draws every seed in one executable; per seed it equals the
+  # per-seed calls it replaced, bit for bit under the package's compile
+  # options (so the recorded seeds choose the same cells). Under the tests'
+  # unoptimised compile (conftest) XLA fuses the normal draw of alpha
+  # differently inside the larger executable: a few ulps (2 seen), the
+  # uniform draw of the variables still exact.
+  env = {**os.environ, 'FREEDARTS_CACHE_DIR': str(tmp_path)}
+  if flags == 'package':
+    fast = conftest.FAST_COMPILE.split()
+    env['XLA_FLAGS'] = ' '.join(
+        f for f in env['XLA_FLAGS'].split() if f not in fast)
+  done = subprocess.run([sys.executable, '-c', _SEEDS_CHECK], env=env,
+                        capture_output=True, text=True, check=False)
+  assert done.returncode == 0, done.stderr[-3000:]
+  ulps = json.loads(done.stdout.splitlines()[-1])
+  most = 0 if flags == 'package' else 4
+  assert set(ulps) == {'normal', 'ones'}
+  for variables, alpha, probe in ulps.values():
+    assert variables == 0 and alpha <= most and probe <= most, ulps
 
 
 def test_same_seed_same_scores_other_seed_other_scores():
@@ -245,7 +314,7 @@ def test_the_search_compiles_its_score_with_runtime_options(monkeypatch):
   # An option XLA refuses shows that the search's compiled score passes
   # runtime's CPU options to XLA.
   model, variables, alpha = _tiny('eval')
-  stacked = scoring.stack([(variables, alpha, alpha)])
+  stacked = jax.tree.map(lambda x: x[None], (variables, alpha))
   monkeypatch.setitem(runtime.CPU_COMPILER_OPTIONS, 'zeros',
                       {'xla_cpu_opt_preset': 'NOT_A_PRESET'})
   with pytest.raises(Exception, match='NOT_A_PRESET'):

@@ -139,14 +139,9 @@ def _draw(config, space) -> _Draw:
         penalties.make_factor(config.flops_penalty, *flops))
   model = space.build(config, num_classes)
   seeds = [config.seed + i for i in range(config.num_seeds)]
-  init = zeros.make_init_fn(model, input_shape, space.alpha_shapes,
-                            config.alpha_init, config.alpha_scale)
-  drawn = []
-  for seed in seeds:
-    init_key, probe_key = jax.random.split(jax.random.key(seed))
-    variables, alpha = init(init_key)
-    drawn.append((variables, alpha, zeros.perturb(alpha, probe_key)))
-  variables, alpha, probe_alpha = scoring.stack(drawn)
+  variables, alpha, probe_alpha = zeros.make_seeds_fn(
+      model, input_shape, space.alpha_shapes, config.alpha_init,
+      config.alpha_scale)(seeds)
   return _Draw(space, model, input_shape, num_classes, seeds, variables,
                alpha, probe_alpha, data, flops, factor)
 

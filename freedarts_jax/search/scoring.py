@@ -47,16 +47,6 @@ def spec(tree) -> tuple:
   return treedef, tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in leaves)
 
 
-def stack(trees: list):
-  """Stacks pytrees of arrays along a new leading (seed) axis.
-
-  On the host (`np.stack`, then one `jax.device_put`): `jnp.stack` compiles
-  an executable per leaf shape (17 for `make search`'s supernet).
-  """
-  return jax.device_put(
-      jax.tree.map(lambda *x: np.stack([np.asarray(v) for v in x]), *trees))
-
-
 def _over_seeds(one, num: int, batch: int):
   """one(variables, alpha, mask) mapped over a leading seed axis.
 

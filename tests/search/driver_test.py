@@ -2,7 +2,7 @@
 
 One call per round, round 0 as the guard's baseline, guards named by
 seed, the compile cache, and no executable per leaf shape when the seeds
-are drawn and stacked.
+are drawn.
 """
 
 import jax
@@ -92,7 +92,7 @@ def _lowerings(fn):
   return out, events.count('/jax/core/compile/jaxpr_to_mlir_module_duration')
 
 
-def test_drawing_and_stacking_seeds_lowers_nothing_per_leaf_shape():
+def test_drawing_seeds_lowers_nothing_per_leaf_shape():
   # Shapes no other test uses: jnp.asarray / jnp.stack would lower one
   # executable per shape (34 of make search's 42 did).
   shapes = ((3, 5, 7), (11,), (2, 13))
@@ -104,11 +104,18 @@ def test_drawing_and_stacking_seeds_lowers_nothing_per_leaf_shape():
   drawn, count = _lowerings(lambda: init._draw(key, shapes, rules))
   assert count <= 1  # the one U(-1, 1) draw of a new total size
   assert [x.shape for x in drawn] == list(shapes)
+  assert all(isinstance(x, jax.Array) for x in drawn)
   np.testing.assert_array_equal(drawn[1], np.ones((11,), np.float32))
-  trees = [{'a': drawn[0], 'b': (drawn[2], drawn[1] + i)} for i in range(3)]
-  stacked, count = _lowerings(lambda: scoring.stack(trees))
-  assert count == 0
-  np.testing.assert_array_equal(
-      stacked['b'][0], np.stack([np.asarray(t['b'][0]) for t in trees]))
-  assert stacked['a'].shape == (3, 3, 5, 7)
-  assert isinstance(stacked['a'], jax.Array)
+
+
+def test_all_seeds_are_drawn_by_one_executable():
+  # The draw of a search's seeds lowers one function, however many leaves
+  # and seeds: the per-seed calls lowered seven small ones.
+  space = spaces.get('nb201')
+  draw = zeros.make_seeds_fn(space.build(tiny_config(), 10), (8, 8, 3),
+                             space.alpha_shapes, 'normal', 1.0)
+  with jax.enable_x64(True):
+    (variables, alpha, probe), count = _lowerings(lambda: draw([5, 6, 7]))
+  assert count == 1
+  leaves = jax.tree.leaves((variables, alpha, probe))
+  assert all(x.shape[0] == 3 for x in leaves)
